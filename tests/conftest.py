@@ -1,0 +1,85 @@
+"""Fixtures: a real local SNS/SQS endpoint (moto_server on loopback) and ways to run update-job."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from tests.localaws import LOCAL_AWS_ENV, UNSAFE_AWS_ENV, MotoServer, Subscription, subscribe_queue
+from update_job.cli import cli
+
+# Every AWS client the tests make, here or in a subprocess, stays on this machine; one that
+# is not pointed at moto reaches a closed loopback port instead of AWS.
+for name in (*UNSAFE_AWS_ENV, "AWS_ENDPOINT_URL_SNS", "UPDATE_JOB_TOPIC_ARN", "UPDATE_JOB_TIMEOUT"):
+    os.environ.pop(name, None)
+os.environ.update(LOCAL_AWS_ENV)
+CLOSED_ENDPOINT = "http://127.0.0.1:9"
+os.environ["AWS_ENDPOINT_URL"] = CLOSED_ENDPOINT
+
+UPDATE_JOB = str(Path(sys.executable).with_name("update-job"))
+TESTS = Path(__file__).parent
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    with MotoServer() as server:
+        yield server.url
+
+
+@dataclass
+class LocalTopics:
+    """A standard and a FIFO topic (content-based deduplication, as in production), each
+    with its own new queue subscribed."""
+
+    endpoint_url: str
+    standard: Subscription
+    fifo: Subscription
+
+
+@pytest.fixture
+def testbed(moto_endpoint: str) -> LocalTopics:
+    return LocalTopics(
+        moto_endpoint,
+        subscribe_queue(moto_endpoint, fifo=False),
+        subscribe_queue(moto_endpoint, fifo=True),
+    )
+
+
+RunCommand = Callable[..., subprocess.CompletedProcess[str]]
+
+
+def run_update_job(
+    *args: str, env: dict[str, str] | None = None, input: str | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """The installed `update-job` command, as a workflow step runs it."""
+    return subprocess.run(
+        [UPDATE_JOB, *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        input=input,
+        timeout=timeout,
+        check=False,
+    )
+
+
+@pytest.fixture
+def update_job() -> RunCommand:
+    return run_update_job
+
+
+@pytest.fixture
+def invoke() -> Callable[..., Result]:
+    """update-job in this process, through click's CliRunner."""
+
+    def invoke(*args: str, input: str | None = None) -> Result:
+        return CliRunner().invoke(cli, list(args), input=input, prog_name="update-job")
+
+    return invoke

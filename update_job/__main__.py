@@ -1,0 +1,3 @@
+from update_job.cli import main
+
+main()

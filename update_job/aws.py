@@ -1,0 +1,38 @@
+"""The one place AWS clients are made, so tests and users can point them elsewhere."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from update_job import __version__
+
+# Retries that give up on their own: a broken endpoint must never hang a workflow.
+MAX_ATTEMPTS = 6
+CONNECT_TIMEOUT = 5.0
+READ_TIMEOUT = 10.0
+
+
+def make_client(
+    service: str,
+    region: str,
+    endpoint_url: str | None = None,
+    timeout: float = 30.0,
+) -> Any:
+    """A botocore client with the default credential chain, botocore's standard retry mode
+    (throttling, 5xx and connection errors; never client errors) and timeouts no longer than
+    `timeout`. Endpoint: `endpoint_url`, else botocore's own AWS_ENDPOINT_URL_<SERVICE> and
+    AWS_ENDPOINT_URL, else AWS."""
+    # botocore alone, imported here: all of boto3 costs a command time it does not need.
+    import botocore.config
+    import botocore.session
+
+    config = botocore.config.Config(
+        retries={"mode": "standard", "max_attempts": MAX_ATTEMPTS},
+        connect_timeout=min(CONNECT_TIMEOUT, timeout),
+        read_timeout=min(READ_TIMEOUT, timeout),
+        user_agent_extra=f"update-job/{__version__}",
+    )
+    session = botocore.session.get_session()
+    return session.create_client(
+        service, region_name=region, endpoint_url=endpoint_url or None, config=config
+    )

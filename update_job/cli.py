@@ -1,0 +1,203 @@
+"""The update-job command line: parse, call one plain function, turn its errors into exit codes."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+import click
+
+from update_job import __version__
+from update_job.errors import UpdateJobError
+from update_job.message import STATUS_WORDS, json_schema, make_update
+from update_job.publish import DEFAULT_TIMEOUT, deliver, parse_topic_arn, publish_params
+from update_job.values import cwl_locations, load_json_object
+
+
+class BadInput(click.ClickException):
+    exit_code = 2
+
+
+def fail(error: UpdateJobError) -> NoReturn:
+    if error.exit_code == 2:
+        raise BadInput(str(error))
+    raise click.ClickException(str(error))
+
+
+class DefaultCommandGroup(click.Group):
+    """A group that runs `publish` when the first argument names no command, so the step in
+    a workflow stays `update-job --job-id ... --status ...`; errors are one line on stderr."""
+
+    default_command = "publish"
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        own_options = [*ctx.help_option_names, "--version"]
+        if args and args[0] not in self.commands and args[0] not in own_options:
+            args = [self.default_command, *args]
+        return super().parse_args(ctx, args)
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> NoReturn:
+        try:
+            result = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.ClickException as error:
+            message = " ".join(error.format_message().split())
+            if isinstance(error, click.UsageError) and error.ctx is not None:
+                message += f" (see '{error.ctx.command_path} --help')"
+            click.echo(f"update-job: error: {message}", err=True)
+            sys.exit(error.exit_code)
+        except click.Abort:
+            click.echo("update-job: aborted", err=True)
+            sys.exit(1)
+        sys.exit(result if isinstance(result, int) else 0)
+
+
+def process_exit_status(exit_code: int) -> int:
+    """The status to exit with for a step's exit code: a process cannot exit with a negative
+    code (a signal) or one over 255 (which would wrap, 256 to success), so those exit 1."""
+    return exit_code if 0 <= exit_code <= 255 else 1
+
+
+@click.group(cls=DefaultCommandGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="update-job")
+def cli() -> None:
+    """Publish a job's status update to the jobs database's SNS topic.
+
+    The command defaults to `publish`: `update-job --job-id ID --status running ...`
+    is `update-job publish --job-id ID --status running ...`.
+    """
+
+
+@cli.command()
+@click.option("--job-id", required=True, help="The job's id, as the processing server gave it.")
+@click.option(
+    "--status",
+    metavar="STATUS",
+    help=f"One of {STATUS_WORDS} (any case; OGC's accepted and successful too).",
+)
+@click.option(
+    "--exit-code",
+    type=int,
+    help="A workflow's exit code: status succeeded for 0, else failed (unless --status is "
+    "given); goes in the message, and update-job exits with it after publishing.",
+)
+@click.option("--label", "labels", multiple=True, help="A label to find the job by. Repeatable.")
+@click.option("--inputs", metavar="JSON|@FILE", help="The job's inputs, a JSON object.")
+@click.option(
+    "--outputs",
+    metavar="JSON|@FILE",
+    help="The job's outputs, a JSON object; a CWL output object's File and Directory "
+    "values become their location URLs.",
+)
+@click.option("--message", help="A note on the job's state, for people.")
+@click.option("--progress", metavar="0..100", help="Percent done.")
+@click.option("--user-id", help="Who runs the job.")
+@click.option("--start-time", metavar="now|ISO-8601", help="Set the job's start-time.")
+@click.option(
+    "--topic-arn",
+    envvar="UPDATE_JOB_TOPIC_ARN",
+    show_envvar=True,
+    help="The jobs database's SNS topic; its region is the one used.",
+)
+@click.option(
+    "--endpoint-url",
+    help="SNS endpoint, e.g. a local one (default: AWS_ENDPOINT_URL_SNS, "
+    "AWS_ENDPOINT_URL, else AWS).",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0.1),
+    default=DEFAULT_TIMEOUT,
+    show_default=True,
+    envvar="UPDATE_JOB_TIMEOUT",
+    show_envvar=True,
+    help="Give up delivering after this many seconds, retries included.",
+)
+@click.option(
+    "--dry-run", is_flag=True, help="Print what would be published; send nothing, need no AWS."
+)
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print a JSON receipt instead of the message id."
+)
+@click.pass_context
+def publish(
+    ctx: click.Context,
+    job_id: str,
+    status: str | None,
+    exit_code: int | None,
+    labels: tuple[str, ...],
+    inputs: str | None,
+    outputs: str | None,
+    message: str | None,
+    progress: str | None,
+    user_id: str | None,
+    start_time: str | None,
+    topic_arn: str | None,
+    endpoint_url: str | None,
+    timeout: float,
+    dry_run: bool,
+    as_json: bool,
+) -> None:
+    """Publish one update of a job (the default command).
+
+    Prints the SNS message id (with --json or --dry-run, a JSON receipt). Exit codes:
+    0 published, 1 not delivered, 2 bad input (nothing published); with --exit-code N,
+    N once published.
+    """
+    try:
+        update = make_update(
+            job_id,
+            status,
+            exit_code,
+            inputs=None if inputs is None else load_json_object(inputs, "--inputs"),
+            outputs=None
+            if outputs is None
+            else cwl_locations(load_json_object(outputs, "--outputs")),
+            labels=list(labels),
+            message=message,
+            progress=progress,
+            user_id=user_id,
+            start_time=start_time,
+        )
+        topic = None if topic_arn is None else parse_topic_arn(topic_arn)
+        if topic is None and not dry_run:
+            raise BadInput("no topic: give --topic-arn or set UPDATE_JOB_TOPIC_ARN")
+        params = publish_params(update, topic)
+        message_id = None if dry_run else deliver(params, endpoint_url, timeout)
+    except UpdateJobError as error:
+        fail(error)
+    if message_id is not None:
+        click.echo(
+            f"update-job: published {update.status} for job {job_id} (message id {message_id})",
+            err=True,
+        )
+    if as_json or dry_run:
+        receipt = {
+            "message_id": message_id,
+            "dry_run": dry_run,
+            "message": json.loads(params["Message"]),
+            "publish": params,
+        }
+        click.echo(json.dumps(receipt, indent=2, ensure_ascii=False))
+    else:
+        click.echo(message_id)
+    if exit_code is not None:
+        ctx.exit(process_exit_status(exit_code))
+
+
+@cli.command()
+def schema() -> None:
+    """Print the update message's JSON Schema: the contract for consumers."""
+    click.echo(json.dumps(json_schema(), indent=2))
+
+
+def main() -> NoReturn:
+    cli.main(prog_name="update-job")

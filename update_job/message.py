@@ -1,0 +1,203 @@
+"""The update message: the wire contract between update-job and the jobs-database consumer.
+
+The consumer merges each message into the job's document, so a message carries only the
+fields its update sets. Field names are the jobs-database document's (`user-id`, ...).
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationError,
+    WithJsonSchema,
+    field_validator,
+)
+
+from update_job.errors import InvalidUpdate
+
+
+class Status(enum.StrEnum):
+    SUBMITTED = "submitted"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+# OGC API - Processes names for the same states, as the processing server reports them.
+STATUS_ALIASES = {"accepted": Status.SUBMITTED, "successful": Status.SUCCEEDED}
+FINAL_STATUSES = frozenset({Status.SUCCEEDED, Status.FAILED})
+STATUS_WORDS = ", ".join(status.value for status in Status)
+
+# The consumer uses the job id as the Elasticsearch document id, which is capped at 512 bytes.
+MAX_JOB_ID_BYTES = 512
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def parse_status(value: object) -> Status:
+    """A status word in any case, or an OGC alias, as the lowercase status consumers expect."""
+    if isinstance(value, Status):
+        return value
+    word = str(value).strip().lower()
+    if word in STATUS_ALIASES:
+        return STATUS_ALIASES[word]
+    try:
+        return Status(word)
+    except ValueError:
+        raise ValueError(f"unknown status {value!r}: use one of {STATUS_WORDS}") from None
+
+
+def status_for_exit_code(exit_code: int) -> Status:
+    return Status.SUCCEEDED if exit_code == 0 else Status.FAILED
+
+
+def parse_timestamp(value: object) -> object:
+    """`now`, or anything pydantic parses as a datetime (left to it)."""
+    if isinstance(value, str) and value.strip().lower() == "now":
+        return datetime.now(UTC)
+    return value
+
+
+def as_utc(value: datetime) -> datetime:
+    # A timestamp without a zone is taken as UTC: that is what `date -u` and the
+    # processing server write.
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def format_timestamp(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+Timestamp = Annotated[
+    datetime,
+    BeforeValidator(parse_timestamp),
+    AfterValidator(as_utc),
+    PlainSerializer(format_timestamp, return_type=str),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+]
+
+
+def no_control_characters(value: str) -> str:
+    if CONTROL_CHARACTERS.search(value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
+Text = Annotated[str, AfterValidator(no_control_characters)]
+Label = Annotated[str, Field(min_length=1), AfterValidator(no_control_characters)]
+Progress = (
+    Annotated[int, Field(ge=0, le=100)] | Annotated[float, Field(ge=0, le=100, allow_inf_nan=False)]
+)
+
+
+class JobUpdate(BaseModel):
+    """One update of a job's document in the jobs database."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        validate_by_alias=True,
+        validate_by_name=True,
+        serialize_by_alias=True,
+        title="JobUpdate",
+    )
+
+    id: str = Field(description="The job's id, as the processing server returned it.")
+    status: Annotated[Status, BeforeValidator(parse_status)] = Field(
+        description="The job's status: submitted, running, succeeded or failed."
+    )
+    inputs: dict[str, Any] | None = Field(None, description="The job's inputs.")
+    outputs: dict[str, Any] | None = Field(
+        None, description="The job's outputs: names to values, files and directories as URLs."
+    )
+    labels: list[Label] | None = Field(None, description="Labels to find the job by.")
+    user_id: Text | None = Field(None, alias="user-id", description="Who runs the job.")
+    start_time: Timestamp | None = Field(
+        None, alias="start-time", description="When the job started running (UTC)."
+    )
+    stop_time: Timestamp | None = Field(
+        None, alias="stop-time", description="When the job finished (UTC)."
+    )
+    updated: Timestamp = Field(description="When this update was made (UTC).")
+    message: str | None = Field(None, description="A human-readable note on the job's state.")
+    progress: Progress | None = Field(None, description="Percent done, 0 to 100.")
+    exit_code: int | None = Field(
+        None, alias="exit-code", description="The workflow's exit code, on a final update."
+    )
+
+    @field_validator("id")
+    @classmethod
+    def check_job_id(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty")
+        no_control_characters(value)
+        if len(value.encode()) > MAX_JOB_ID_BYTES:
+            raise ValueError(f"must be at most {MAX_JOB_ID_BYTES} bytes")
+        return value
+
+    @field_validator("labels")
+    @classmethod
+    def no_labels_is_none(cls, value: list[str] | None) -> list[str] | None:
+        # The jobs database treats an empty list of labels as no labels at all.
+        return value or None
+
+    def to_json(self) -> str:
+        return self.model_dump_json(exclude_none=True)
+
+
+FIELD_NAMES = {"id": "job id"}
+
+
+def describe(error: ValidationError) -> str:
+    """The first problem pydantic found, as one line naming the field."""
+    first = error.errors(include_url=False)[0]
+    field = str(first["loc"][0]) if first["loc"] else "update"
+    info = JobUpdate.model_fields.get(field)
+    field = info.alias if info is not None and info.alias else field
+    if first["type"] == "value_error":
+        problem = str(first["ctx"]["error"])
+    else:
+        problem = first["msg"][0].lower() + first["msg"][1:]
+    return f"invalid {FIELD_NAMES.get(field, field)}: {problem}".replace("\n", " ")
+
+
+def make_update(
+    job_id: str,
+    status: str | None = None,
+    exit_code: int | None = None,
+    **fields: Any,
+) -> JobUpdate:
+    """A new update, stamped now. The status comes from `exit_code` when not given;
+    a final status also stamps `stop-time`. Other fields use the wire names' snake case."""
+    if status is None and exit_code is None:
+        raise InvalidUpdate("no status: give --status or --exit-code")
+    updated = datetime.now(UTC)
+    document: dict[str, Any] = {name: value for name, value in fields.items() if value is not None}
+    document.update(id=job_id, updated=updated, exit_code=exit_code)
+    try:
+        document["status"] = (
+            parse_status(status) if status is not None else status_for_exit_code(exit_code or 0)
+        )
+    except ValueError as error:
+        raise InvalidUpdate(f"invalid status: {error}") from None
+    if document["status"] in FINAL_STATUSES:
+        document.setdefault("stop_time", updated)
+    try:
+        return JobUpdate.model_validate(document)
+    except ValidationError as error:
+        raise InvalidUpdate(describe(error)) from None
+
+
+def json_schema() -> dict[str, Any]:
+    return JobUpdate.model_json_schema(mode="serialization")
