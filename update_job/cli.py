@@ -5,14 +5,21 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, NoReturn
 
 import click
 
 from update_job import __version__
-from update_job.errors import UpdateJobError
+from update_job.errors import DeliveryFailed, UpdateJobError
 from update_job.message import STATUS_WORDS, json_schema, make_update
-from update_job.publish import DEFAULT_TIMEOUT, deliver, parse_topic_arn, publish_params
+from update_job.publish import (
+    DEFAULT_TIMEOUT,
+    parse_topic_arn,
+    publish_params,
+    signals_interrupt_delivery,
+)
+from update_job.spool import deliver_or_spool, replay
 from update_job.values import cwl_locations, load_json_object
 
 
@@ -122,6 +129,20 @@ def cli() -> None:
     help="Give up delivering after this many seconds, retries included.",
 )
 @click.option(
+    "--spool",
+    "spool_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="UPDATE_JOB_SPOOL_DIR",
+    show_envvar=True,
+    help="Keep an update that cannot be delivered in this directory, for `update-job replay`.",
+)
+@click.option(
+    "--best-effort",
+    is_flag=True,
+    help="Exit as if delivered (0, or the --exit-code) when delivery fails, with a warning: "
+    "the workflow goes on without the jobs database.",
+)
+@click.option(
     "--dry-run", is_flag=True, help="Print what would be published; send nothing, need no AWS."
 )
 @click.option(
@@ -143,6 +164,8 @@ def publish(
     topic_arn: str | None,
     endpoint_url: str | None,
     timeout: float,
+    spool_dir: Path | None,
+    best_effort: bool,
     dry_run: bool,
     as_json: bool,
 ) -> None:
@@ -171,7 +194,18 @@ def publish(
         if topic is None and not dry_run:
             raise BadInput("no topic: give --topic-arn or set UPDATE_JOB_TOPIC_ARN")
         params = publish_params(update, topic)
-        message_id = None if dry_run else deliver(params, endpoint_url, timeout)
+        message_id = None
+        spooled = None
+        if not dry_run:
+            with signals_interrupt_delivery():
+                message_id = deliver_or_spool(params, endpoint_url, timeout, spool_dir)
+    except DeliveryFailed as error:
+        # A signal still ends the step: only a delivery problem is forgiven.
+        if not best_effort or error.exit_code > 128:
+            fail(error)
+        lost = "" if error.spooled else "; no --spool: this update is lost"
+        click.echo(f"update-job: warning: not delivered: {error}{lost}", err=True)
+        spooled = error.spooled
     except UpdateJobError as error:
         fail(error)
     if message_id is not None:
@@ -186,11 +220,45 @@ def publish(
             "message": json.loads(params["Message"]),
             "publish": params,
         }
+        if spooled is not None:
+            receipt["spooled"] = str(spooled)
         click.echo(json.dumps(receipt, indent=2, ensure_ascii=False))
-    else:
+    elif message_id is not None:
         click.echo(message_id)
     if exit_code is not None:
         ctx.exit(process_exit_status(exit_code))
+
+
+@cli.command("replay")
+@click.argument("spool_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--endpoint-url", help="SNS endpoint (default: the one each update was sent to).")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0.1),
+    default=DEFAULT_TIMEOUT,
+    show_default=True,
+    help="Give up on one update after this many seconds, retries included.",
+)
+def replay_command(spool_dir: Path, endpoint_url: str | None, timeout: float) -> None:
+    """Republish the updates spooled in SPOOL_DIR, oldest first.
+
+    Deletes each file once SNS acknowledged it; prints a line per update. Safe to run
+    again or alongside another replay. Exits 1 if any update is left.
+    """
+    try:
+        report = replay(spool_dir, endpoint_url, timeout)
+    except UpdateJobError as error:
+        fail(error)
+    for path, message_id in report.sent:
+        click.echo(f"sent {path.name} (message id {message_id})")
+    for path, reason in report.left:
+        click.echo(f"left {path.name}: {reason}")
+    click.echo(
+        f"update-job: replayed {len(report.sent)}, {len(report.left)} left in {spool_dir}",
+        err=True,
+    )
+    if report.left:
+        sys.exit(1)
 
 
 @cli.command()

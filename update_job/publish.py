@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import re
+import signal
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from types import FrameType
 from typing import Any
 
 from update_job.aws import make_client
@@ -98,8 +102,20 @@ def deliver(params: dict[str, Any], endpoint_url: str | None, timeout: float) ->
         if time.monotonic() >= deadline:
             raise DeadlineExceeded
 
-    client.meta.events.register("before-send.sns.Publish", stop_after_deadline)
     outcome: dict[str, Any] = {}
+
+    def note_problem(
+        response: Any = None, caught_exception: Exception | None = None, **_: Any
+    ) -> None:
+        # Kept so that running out of time can say what went wrong on the last attempt.
+        if caught_exception is not None and not isinstance(caught_exception, DeadlineExceeded):
+            outcome["problem"] = str(caught_exception)
+        elif response is not None and "Error" in response[1]:
+            error = response[1]["Error"]
+            outcome["problem"] = f"{error.get('Code')}: {error.get('Message')}"
+
+    client.meta.events.register("before-send.sns.Publish", stop_after_deadline)
+    client.meta.events.register_first("needs-retry.sns.Publish", note_problem)
 
     def publish() -> None:
         try:
@@ -111,9 +127,20 @@ def deliver(params: dict[str, Any], endpoint_url: str | None, timeout: float) ->
     # process (and the workflow step) alive: the deadline is a hard bound.
     worker = threading.Thread(target=publish, name="sns-publish", daemon=True)
     worker.start()
-    worker.join(timeout)
+    try:
+        worker.join(timeout)
+    except DeliveryFailed:
+        # Interrupted (see signals_interrupt_delivery): if SNS had already answered, the
+        # update is delivered and there is nothing to keep.
+        if "response" in outcome:
+            return str(outcome["response"]["MessageId"])
+        raise
     where = endpoint_url or client.meta.endpoint_url
     if worker.is_alive() or isinstance(outcome.get("error"), DeadlineExceeded):
+        if "problem" in outcome:
+            raise DeliveryFailed(
+                f"could not publish to SNS at {where} within {timeout:g} s: {outcome['problem']}"
+            )
         raise DeliveryFailed(f"no answer from SNS at {where} within {timeout:g} s")
     error = outcome.get("error")
     if error is None:
@@ -137,3 +164,24 @@ def describe_client_error(error: Any, topic: Topic) -> str:
     if code in ("AuthorizationError", "AccessDenied", "AccessDeniedException"):
         return f"access denied to topic {topic.arn}: {text}"
     return f"SNS refused the update ({code}): {text}"
+
+
+@contextmanager
+def signals_interrupt_delivery() -> Iterator[None]:
+    """SIGTERM or SIGINT while delivering raises DeliveryFailed (exit 128 + signal), so the
+    update is spooled or reported lost, never dropped by a killed step without a word."""
+
+    def interrupt(signum: int, _: FrameType | None) -> None:
+        signal.signal(signum, signal.SIG_IGN)  # once is enough: let the spooling finish
+        name = signal.Signals(signum).name
+        raise DeliveryFailed(f"{name} before SNS acknowledged the update", exit_code=128 + signum)
+
+    previous = {signum: signal.signal(signum, interrupt) for signum in TERMINATING_SIGNALS}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+TERMINATING_SIGNALS = (signal.SIGTERM, signal.SIGINT)
