@@ -4,23 +4,21 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 import click
 
 from update_job import __version__
-from update_job.errors import DeliveryFailed, UpdateJobError
+from update_job.errors import UpdateJobError
 from update_job.message import STATUS_WORDS, json_schema, make_update
-from update_job.publish import (
-    DEFAULT_TIMEOUT,
-    parse_topic_arn,
-    publish_params,
-    signals_interrupt_delivery,
-)
-from update_job.spool import deliver_or_spool, replay
+from update_job.publish import DEFAULT_TIMEOUT
+from update_job.sender import Destination, Receipt, send_update
+from update_job.spool import replay
 from update_job.values import cwl_locations, load_json_object
+
+Command = TypeVar("Command", bound=Callable[..., Any])
 
 
 class BadInput(click.ClickException):
@@ -67,6 +65,68 @@ class DefaultCommandGroup(click.Group):
         sys.exit(result if isinstance(result, int) else 0)
 
 
+def destination_options(command: Command) -> Command:
+    """Where an update goes, for every command that sends one."""
+    options = [
+        click.option(
+            "--topic-arn",
+            envvar="UPDATE_JOB_TOPIC_ARN",
+            show_envvar=True,
+            help="The jobs database's SNS topic; its region is the one used.",
+        ),
+        click.option(
+            "--endpoint-url",
+            help="SNS endpoint, e.g. a local one (default: AWS_ENDPOINT_URL_SNS, "
+            "AWS_ENDPOINT_URL, else AWS).",
+        ),
+        click.option(
+            "--timeout",
+            type=click.FloatRange(min=0.1),
+            default=DEFAULT_TIMEOUT,
+            show_default=True,
+            envvar="UPDATE_JOB_TIMEOUT",
+            show_envvar=True,
+            help="Give up delivering after this many seconds, retries included.",
+        ),
+        click.option(
+            "--spool",
+            "spool_dir",
+            type=click.Path(file_okay=False, path_type=Path),
+            envvar="UPDATE_JOB_SPOOL_DIR",
+            show_envvar=True,
+            help="Keep an update that cannot be delivered in this directory, for "
+            "`update-job replay`.",
+        ),
+        click.option(
+            "--best-effort",
+            is_flag=True,
+            help="Exit as if delivered (0, or the --exit-code) when delivery fails, with a "
+            "warning: the workflow goes on without the jobs database.",
+        ),
+        click.option(
+            "--dry-run",
+            is_flag=True,
+            help="Print what would be published; send nothing, need no AWS.",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def report_sent(receipt: Receipt) -> None:
+    """The log line on stderr: what was published, or the warning that it was not."""
+    if receipt.message_id is not None:
+        update = receipt.update
+        click.echo(
+            f"update-job: published {update.status} for job {update.id} "
+            f"(message id {receipt.message_id})",
+            err=True,
+        )
+    elif receipt.problem is not None:
+        click.echo(f"update-job: warning: not delivered: {receipt.problem}", err=True)
+
+
 def process_exit_status(exit_code: int) -> int:
     """The status to exit with for a step's exit code: a process cannot exit with a negative
     code (a signal) or one over 255 (which would wrap, 256 to success), so those exit 1."""
@@ -108,43 +168,7 @@ def cli() -> None:
 @click.option("--progress", metavar="0..100", help="Percent done.")
 @click.option("--user-id", help="Who runs the job.")
 @click.option("--start-time", metavar="now|ISO-8601", help="Set the job's start-time.")
-@click.option(
-    "--topic-arn",
-    envvar="UPDATE_JOB_TOPIC_ARN",
-    show_envvar=True,
-    help="The jobs database's SNS topic; its region is the one used.",
-)
-@click.option(
-    "--endpoint-url",
-    help="SNS endpoint, e.g. a local one (default: AWS_ENDPOINT_URL_SNS, "
-    "AWS_ENDPOINT_URL, else AWS).",
-)
-@click.option(
-    "--timeout",
-    type=click.FloatRange(min=0.1),
-    default=DEFAULT_TIMEOUT,
-    show_default=True,
-    envvar="UPDATE_JOB_TIMEOUT",
-    show_envvar=True,
-    help="Give up delivering after this many seconds, retries included.",
-)
-@click.option(
-    "--spool",
-    "spool_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    envvar="UPDATE_JOB_SPOOL_DIR",
-    show_envvar=True,
-    help="Keep an update that cannot be delivered in this directory, for `update-job replay`.",
-)
-@click.option(
-    "--best-effort",
-    is_flag=True,
-    help="Exit as if delivered (0, or the --exit-code) when delivery fails, with a warning: "
-    "the workflow goes on without the jobs database.",
-)
-@click.option(
-    "--dry-run", is_flag=True, help="Print what would be published; send nothing, need no AWS."
-)
+@destination_options
 @click.option(
     "--json", "as_json", is_flag=True, help="Print a JSON receipt instead of the message id."
 )
@@ -190,41 +214,15 @@ def publish(
             user_id=user_id,
             start_time=start_time,
         )
-        topic = None if topic_arn is None else parse_topic_arn(topic_arn)
-        if topic is None and not dry_run:
-            raise BadInput("no topic: give --topic-arn or set UPDATE_JOB_TOPIC_ARN")
-        params = publish_params(update, topic)
-        message_id = None
-        spooled = None
-        if not dry_run:
-            with signals_interrupt_delivery():
-                message_id = deliver_or_spool(params, endpoint_url, timeout, spool_dir)
-    except DeliveryFailed as error:
-        # A signal still ends the step: only a delivery problem is forgiven.
-        if not best_effort or error.exit_code > 128:
-            fail(error)
-        lost = "" if error.spooled else "; no --spool: this update is lost"
-        click.echo(f"update-job: warning: not delivered: {error}{lost}", err=True)
-        spooled = error.spooled
+        destination = Destination(topic_arn, endpoint_url, timeout, spool_dir, best_effort, dry_run)
+        receipt = send_update(update, destination)
     except UpdateJobError as error:
         fail(error)
-    if message_id is not None:
-        click.echo(
-            f"update-job: published {update.status} for job {job_id} (message id {message_id})",
-            err=True,
-        )
+    report_sent(receipt)
     if as_json or dry_run:
-        receipt = {
-            "message_id": message_id,
-            "dry_run": dry_run,
-            "message": json.loads(params["Message"]),
-            "publish": params,
-        }
-        if spooled is not None:
-            receipt["spooled"] = str(spooled)
-        click.echo(json.dumps(receipt, indent=2, ensure_ascii=False))
-    elif message_id is not None:
-        click.echo(message_id)
+        click.echo(json.dumps(receipt.as_json(), indent=2, ensure_ascii=False))
+    elif receipt.message_id is not None:
+        click.echo(receipt.message_id)
     if exit_code is not None:
         ctx.exit(process_exit_status(exit_code))
 

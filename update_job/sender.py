@@ -1,0 +1,73 @@
+"""Sending one update: to SNS, to the spool when SNS cannot take it, or nowhere (dry run)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from update_job.errors import DeliveryFailed, InvalidUpdate
+from update_job.message import JobUpdate
+from update_job.publish import (
+    DEFAULT_TIMEOUT,
+    parse_topic_arn,
+    publish_params,
+    signals_interrupt_delivery,
+)
+from update_job.spool import deliver_or_spool
+
+
+@dataclass(frozen=True)
+class Destination:
+    topic_arn: str | None
+    endpoint_url: str | None = None
+    timeout: float = DEFAULT_TIMEOUT
+    spool_dir: Path | None = None
+    best_effort: bool = False
+    dry_run: bool = False
+
+
+@dataclass(frozen=True)
+class Receipt:
+    update: JobUpdate
+    params: dict[str, Any]
+    dry_run: bool = False
+    message_id: str | None = None
+    # Set when best effort let an undelivered update pass: why, and where it was spooled.
+    problem: str | None = None
+    spooled: Path | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        receipt = {
+            "message_id": self.message_id,
+            "dry_run": self.dry_run,
+            "message": json.loads(self.params["Message"]),
+            "publish": self.params,
+        }
+        if self.spooled is not None:
+            receipt["spooled"] = str(self.spooled)
+        return receipt
+
+
+def send_update(update: JobUpdate, destination: Destination) -> Receipt:
+    """Publish `update`; InvalidUpdate before anything is sent, DeliveryFailed when it is not
+    delivered (unless best effort, a signal aside, lets it pass: see Receipt.problem)."""
+    if destination.topic_arn is None and not destination.dry_run:
+        raise InvalidUpdate("no topic: give --topic-arn or set UPDATE_JOB_TOPIC_ARN")
+    topic = None if destination.topic_arn is None else parse_topic_arn(destination.topic_arn)
+    params = publish_params(update, topic)
+    if destination.dry_run:
+        return Receipt(update, params, dry_run=True)
+    try:
+        with signals_interrupt_delivery():
+            message_id = deliver_or_spool(
+                params, destination.endpoint_url, destination.timeout, destination.spool_dir
+            )
+    except DeliveryFailed as error:
+        # A signal still ends the step: only a delivery problem is forgiven.
+        if not destination.best_effort or error.exit_code > 128:
+            raise
+        lost = "" if error.spooled else "; no --spool: this update is lost"
+        return Receipt(update, params, problem=f"{error}{lost}", spooled=error.spooled)
+    return Receipt(update, params, message_id=message_id)
