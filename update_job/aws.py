@@ -7,7 +7,9 @@ from typing import Any
 from update_job import __version__
 
 # Retries that give up on their own: a broken endpoint must never hang a workflow.
-MAX_ATTEMPTS = 6
+# botocore backs off 50 ms x 2^n after a 5xx or connection error (1 s x 2^n when throttled),
+# so 10 attempts ride out an outage of several seconds; the caller's deadline still rules.
+TOTAL_ATTEMPTS = 10
 CONNECT_TIMEOUT = 5.0
 READ_TIMEOUT = 10.0
 
@@ -27,7 +29,7 @@ def make_client(
     import botocore.session
 
     config = botocore.config.Config(
-        retries={"mode": "standard", "max_attempts": MAX_ATTEMPTS},
+        retries={"mode": "standard", "total_max_attempts": TOTAL_ATTEMPTS},
         connect_timeout=min(CONNECT_TIMEOUT, timeout),
         read_timeout=min(READ_TIMEOUT, timeout),
         user_agent_extra=f"update-job/{__version__}",

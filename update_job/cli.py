@@ -21,14 +21,17 @@ from update_job.values import cwl_locations, load_json_object
 Command = TypeVar("Command", bound=Callable[..., Any])
 
 
-class BadInput(click.ClickException):
-    exit_code = 2
+class CommandError(click.ClickException):
+    """An UpdateJobError for click to show, with the error's own exit code."""
+
+    def __init__(self, error: UpdateJobError) -> None:
+        super().__init__(str(error))
+        # click declares exit_code on the class; each of our errors carries its own.
+        self.exit_code = error.exit_code  # type: ignore[misc]
 
 
 def fail(error: UpdateJobError) -> NoReturn:
-    if error.exit_code == 2:
-        raise BadInput(str(error))
-    raise click.ClickException(str(error))
+    raise CommandError(error) from None
 
 
 class DefaultCommandGroup(click.Group):

@@ -1,0 +1,181 @@
+"""Faults between update-job and SNS, injected by a proxy in front of moto: no update lost,
+none doubled on a FIFO topic, and no workflow hung."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import UPDATE_JOB, RunCommand
+from tests.faultproxy import FaultMode, FaultProxy
+from tests.localaws import Subscription, subscribe_queue
+from update_job.aws import TOTAL_ATTEMPTS
+from update_job.spool import spooled_files
+
+
+@pytest.fixture
+def proxy(moto_endpoint: str) -> Iterator[FaultProxy]:
+    with FaultProxy(moto_endpoint) as proxy:
+        yield proxy
+
+
+@pytest.fixture
+def fifo(moto_endpoint: str) -> Subscription:
+    """A FIFO topic that does not deduplicate by content: an update sent twice arrives twice
+    unless its deduplication ids match."""
+    return subscribe_queue(moto_endpoint, fifo=True, content_based_deduplication=False)
+
+
+def publish(
+    update_job: RunCommand, topic: Subscription, endpoint: str, *args: str
+) -> subprocess.CompletedProcess[str]:
+    return update_job(
+        "--job-id", "job-1", "--topic-arn", topic.topic_arn, "--endpoint-url", endpoint, *args
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("mode", "count"),
+    [
+        (FaultMode.HTTP_500, 2),
+        (FaultMode.HTTP_503, 4),
+        (FaultMode.THROTTLE, 2),
+        (FaultMode.REFUSE, 3),
+    ],
+)
+def test_transient_faults_are_retried_and_delivered_exactly_once(
+    proxy: FaultProxy, fifo: Subscription, update_job: RunCommand, mode: FaultMode, count: int
+) -> None:
+    assert count < TOTAL_ATTEMPTS
+    proxy.fail_next(count, mode)
+    result = publish(update_job, fifo, proxy.url, "--status", "running")
+    assert result.returncode == 0, result.stderr
+    assert proxy.requests_seen == count + 1
+    assert proxy.forwarded == 1
+    assert fifo.statuses() == ["running"]
+
+
+def test_client_errors_are_not_retried(proxy: FaultProxy, update_job: RunCommand) -> None:
+    missing = Subscription("arn:aws:sns:us-east-1:123456789012:gone", "", "", "us-east-1", False)
+    result = publish(update_job, missing, proxy.url, "--status", "running")
+    assert result.returncode == 1
+    assert "does not exist" in result.stderr
+    assert proxy.requests_seen == 1
+
+
+@pytest.mark.parametrize("mode", [FaultMode.HTTP_503, FaultMode.REFUSE, FaultMode.THROTTLE])
+def test_persistent_faults_fail_in_time_spool_and_replay_once(
+    proxy: FaultProxy,
+    fifo: Subscription,
+    update_job: RunCommand,
+    tmp_path: Path,
+    mode: FaultMode,
+) -> None:
+    proxy.set_fault(mode)
+    started = time.monotonic()
+    result = publish(
+        update_job, fifo, proxy.url, "--status", "succeeded", "--timeout", "4",
+        "--spool", str(tmp_path),
+    )  # fmt: skip
+    elapsed = time.monotonic() - started
+    assert result.returncode == 1
+    assert elapsed < 4 + 5  # the deadline, plus the interpreter's start and exit
+    [path] = spooled_files(tmp_path)
+    assert result.stderr.strip().endswith(f"spooled to {path}")
+    assert proxy.requests_seen > 1  # retried, up to the deadline or the attempts
+    assert fifo.receive() == []
+
+    proxy.clear_faults()
+    for _ in range(2):  # the second replay finds nothing left to send
+        replay = update_job("replay", str(tmp_path), "--endpoint-url", proxy.url)
+        assert replay.returncode == 0, replay.stdout + replay.stderr
+    assert fifo.statuses() == ["succeeded"]
+    assert spooled_files(tmp_path) == []
+
+
+def test_an_endpoint_that_never_answers_is_bounded_by_the_timeout(
+    proxy: FaultProxy, fifo: Subscription, update_job: RunCommand
+) -> None:
+    proxy.set_fault(FaultMode.HANG)
+    started = time.monotonic()
+    result = publish(update_job, fifo, proxy.url, "--status", "running", "--timeout", "2")
+    elapsed = time.monotonic() - started
+    assert result.returncode == 1
+    assert (
+        result.stderr.strip() == f"update-job: error: no answer from SNS at {proxy.url} within 2 s"
+    )
+    assert 2 <= elapsed < 2 + 5
+
+
+def test_a_response_cut_off_after_delivery_is_not_doubled_by_replay(
+    proxy: FaultProxy, fifo: Subscription, update_job: RunCommand, tmp_path: Path
+) -> None:
+    # SNS took the update but the answer was lost: update-job cannot know, so it spools, and
+    # the replay's repeat of the same deduplication id is dropped by the FIFO topic.
+    proxy.set_fault(FaultMode.DROP_MID_RESPONSE)
+    result = publish(update_job, fifo, proxy.url, "--status", "running", "--spool", str(tmp_path))
+    assert result.returncode == 1
+    assert proxy.forwarded >= 1
+    proxy.clear_faults()
+    replay = update_job("replay", str(tmp_path), "--endpoint-url", proxy.url)
+    assert replay.returncode == 0, replay.stdout
+    assert fifo.statuses() == ["running"]
+
+
+def test_an_endpoint_back_within_the_timeout_gets_the_update(
+    proxy: FaultProxy, fifo: Subscription
+) -> None:
+    proxy.pause_listening()
+    command = [UPDATE_JOB, "--job-id", "job-1", "--status", "running"]
+    command += ["--topic-arn", fifo.topic_arn, "--endpoint-url", proxy.url, "--timeout", "20"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(0.5)
+    proxy.resume_listening()
+    _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 0, stderr
+    assert fifo.statuses() == ["running"]
+
+
+def test_sigterm_during_a_publish_spools_the_update(
+    proxy: FaultProxy, fifo: Subscription, update_job: RunCommand, tmp_path: Path
+) -> None:
+    proxy.set_fault(FaultMode.HANG)
+    command = [UPDATE_JOB, "--job-id", "job-1", "--status", "failed", "--spool", str(tmp_path)]
+    command += ["--topic-arn", fifo.topic_arn, "--endpoint-url", proxy.url, "--timeout", "20"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 10
+    while proxy.requests_seen == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert proxy.requests_seen >= 1
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=10)
+    assert process.returncode == 128 + signal.SIGTERM
+    [path] = spooled_files(tmp_path)
+    assert stderr.splitlines() == [
+        f"update-job: error: SIGTERM before SNS acknowledged the update; spooled to {path}"
+    ]
+    proxy.clear_faults()
+    replay = update_job("replay", str(tmp_path), "--endpoint-url", proxy.url)
+    assert replay.returncode == 0, replay.stdout
+    assert fifo.statuses() == ["failed"]
+
+
+def test_sigterm_without_a_spool_says_the_update_was_not_delivered(
+    proxy: FaultProxy, fifo: Subscription
+) -> None:
+    proxy.set_fault(FaultMode.HANG)
+    command = [UPDATE_JOB, "--job-id", "job-1", "--status", "failed"]
+    command += ["--topic-arn", fifo.topic_arn, "--endpoint-url", proxy.url, "--timeout", "20"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 10
+    while proxy.requests_seen == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=10)
+    assert process.returncode == 128 + signal.SIGTERM
+    assert stderr.splitlines() == ["update-job: error: SIGTERM before SNS acknowledged the update"]
