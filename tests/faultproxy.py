@@ -36,23 +36,16 @@ import itertools
 import select
 import socket
 import struct
-import subprocess
-import sys
 import threading
 import time
 import types
 import urllib.parse
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 __all__ = [
     "FaultMode",
     "FaultProxy",
-    "free_port",
-    "moto_server",
-    "start_moto_server",
-    "stop_moto_server",
 ]
 
 _LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -676,120 +669,3 @@ class FaultProxy:
         ]
         with contextlib.suppress(OSError):
             sock.sendall(_status_head(status, reason, headers) + body)
-
-
-# ------------------------------------------------------------------ moto server
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _request(
-    method: str, url: str, body: bytes, headers: dict[str, str], timeout: float
-) -> int | None:
-    """One HTTP request to a loopback URL; the status, or None if nothing answered."""
-    parsed = urllib.parse.urlsplit(url)
-    conn = http.client.HTTPConnection(parsed.hostname or "127.0.0.1", parsed.port, timeout=timeout)
-    try:
-        conn.request(method, parsed.path or "/", body=body, headers=headers)
-        response = conn.getresponse()
-        response.read()
-        return response.status
-    except (OSError, http.client.HTTPException):
-        return None
-    finally:
-        conn.close()
-
-
-def _answers(url: str, timeout: float) -> bool:
-    return _request("GET", f"{url}/moto-api/data.json", b"", {}, timeout) is not None
-
-
-_WARM_UP = {
-    # moto loads a service's backend on its first request, which can take long enough
-    # (under load) to trip a short client read_timeout; moto routes by the credential
-    # scope and does not check the signature.
-    "sns": b"Action=ListTopics&Version=2010-03-31",
-    "sqs": b"Action=ListQueues&Version=2012-11-05",
-}
-
-
-def _warm_up(url: str, services: tuple[str, ...], timeout: float) -> None:
-    for service in services:
-        headers = {
-            "Content-Type": "application/x-www-form-urlencoded",
-            "Authorization": (
-                f"AWS4-HMAC-SHA256 Credential=testing/20240101/us-east-1/{service}/aws4_request, "
-                "SignedHeaders=host, Signature=0"
-            ),
-        }
-        body = _WARM_UP.get(service, b"")
-        if _request("POST", url, body, headers, timeout) != 200:
-            raise RuntimeError(f"moto_server at {url} did not answer a {service} request")
-
-
-def start_moto_server(
-    timeout: float = 30.0,
-    attempts: int = 3,
-    warm_up: tuple[str, ...] = ("sns", "sqs"),
-) -> tuple[subprocess.Popen[bytes], str]:
-    """Start ``python -m moto.server`` on 127.0.0.1 and a free port; wait until it answers.
-
-    Returns ``(process, "http://127.0.0.1:PORT")``; pair with ``stop_moto_server``.
-    The ``warm_up`` services get one request each first, so that their (lazily loaded)
-    backends do not make the tests' first, short-timeout request slow.
-    Retries on another port if the server exits early (e.g. lost a port race).
-    """
-    last_error = "not started"
-    for _ in range(attempts):
-        port = free_port()
-        url = f"http://127.0.0.1:{port}"
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                last_error = f"moto_server exited with code {proc.returncode}"
-                break
-            if _answers(url, timeout=1.0):
-                try:
-                    _warm_up(url, warm_up, timeout=timeout)
-                except RuntimeError:
-                    stop_moto_server(proc)
-                    raise
-                return proc, url
-            time.sleep(0.1)
-        else:
-            stop_moto_server(proc)
-            raise TimeoutError(f"moto_server at {url} did not answer within {timeout} s")
-    raise RuntimeError(f"could not start moto_server: {last_error}")
-
-
-def stop_moto_server(proc: subprocess.Popen[bytes], timeout: float = 5.0) -> None:
-    """Terminate the server; kill it if it does not exit within ``timeout``."""
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout)
-
-
-@contextlib.contextmanager
-def moto_server(timeout: float = 30.0, warm_up: tuple[str, ...] = ("sns", "sqs")) -> Iterator[str]:
-    """Context manager: a running moto server's URL, stopped on exit."""
-    proc, url = start_moto_server(timeout, warm_up=warm_up)
-    try:
-        yield url
-    finally:
-        stop_moto_server(proc)

@@ -60,11 +60,17 @@ class MotoServer:
                 raise RuntimeError(f"moto_server exited with {self.process.returncode}")
             try:
                 with urllib.request.urlopen(f"{self.url}/moto-api/", timeout=1):  # noqa: S310
-                    return self
+                    break
             except OSError:
                 time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"moto_server did not answer on {self.url} within {timeout} s")
+        else:
+            self.stop()
+            raise RuntimeError(f"moto_server did not answer on {self.url} within {timeout} s")
+        # moto loads a service on its first request, slowly enough under load to trip a
+        # test's short client timeout: load SNS and SQS now.
+        client("sns", self.url).list_topics()
+        client("sqs", self.url).list_queues()
+        return self
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

@@ -30,7 +30,7 @@ from botocore.exceptions import (
 )
 from botocore.parsers import ResponseParserError
 
-from tests.faultproxy import FaultMode, FaultProxy, start_moto_server, stop_moto_server
+from tests.faultproxy import FaultMode, FaultProxy
 
 if TYPE_CHECKING:
     from mypy_boto3_sns import SNSClient
@@ -49,32 +49,9 @@ NS = "{http://sns.amazonaws.com/doc/2010-03-31/}"
 # --------------------------------------------------------------------- fixtures
 
 
-@pytest.fixture(scope="module")
-def aws_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """Fake credentials; no shared config files, no instance metadata lookups."""
-    missing = tmp_path_factory.mktemp("aws") / "missing"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("AWS_ACCESS_KEY_ID", "testing")
-        mp.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-        mp.setenv("AWS_DEFAULT_REGION", REGION)
-        mp.setenv("AWS_EC2_METADATA_DISABLED", "true")
-        mp.setenv("AWS_CONFIG_FILE", str(missing))
-        mp.setenv("AWS_SHARED_CREDENTIALS_FILE", str(missing))
-        # AWS_ENDPOINT_URL (a closed port, set by conftest) stays: every client here
-        # passes endpoint_url explicitly.
-        for var in ("AWS_PROFILE", "AWS_MAX_ATTEMPTS", "AWS_RETRY_MODE"):
-            mp.delenv(var, raising=False)
-        yield
-
-
-@pytest.fixture(scope="module")
-def moto_url(aws_env: None) -> Iterator[str]:
-    proc, url = start_moto_server()
-    try:
-        yield url
-    finally:
-        stop_moto_server(proc)
-    assert proc.returncode is not None
+@pytest.fixture
+def moto_url(moto_endpoint: str) -> str:
+    return moto_endpoint
 
 
 @pytest.fixture
