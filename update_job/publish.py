@@ -86,6 +86,11 @@ def message_size(params: dict[str, Any]) -> int:
     return size
 
 
+REJECTED_CREDENTIALS = frozenset(
+    {"InvalidClientTokenId", "SignatureDoesNotMatch", "ExpiredToken", "UnrecognizedClientException"}
+)
+
+
 class DeadlineExceeded(Exception):
     """Raised inside botocore to stop it starting another attempt after the deadline."""
 
@@ -163,6 +168,8 @@ def describe_client_error(error: Any, topic: Topic) -> str:
         return f"topic {topic.arn} does not exist"
     if code in ("AuthorizationError", "AccessDenied", "AccessDeniedException"):
         return f"access denied to topic {topic.arn}: {text}"
+    if code in REJECTED_CREDENTIALS:
+        return f"AWS rejected the credentials ({code}): {text}"
     return f"SNS refused the update ({code}): {text}"
 
 
