@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from typing import Any
 
 from update_job import __version__
@@ -24,17 +25,26 @@ def make_client(
     (throttling, 5xx and connection errors; never client errors) and timeouts no longer than
     `timeout`. Endpoint: `endpoint_url`, else botocore's own AWS_ENDPOINT_URL_<SERVICE> and
     AWS_ENDPOINT_URL, else AWS."""
-    # botocore alone, imported here: all of boto3 costs a command time it does not need.
-    import botocore.config
-    import botocore.session
+    # Making a client allocates tens of thousands of objects that live as long as the process
+    # (botocore's modules, its endpoint data and the SNS model): the cyclic collector's passes
+    # over them free nothing, so it waits until the client is made.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        # botocore alone, imported here: all of boto3 costs a command time it does not need.
+        import botocore.config
+        import botocore.session
 
-    config = botocore.config.Config(
-        retries={"mode": "standard", "total_max_attempts": TOTAL_ATTEMPTS},
-        connect_timeout=min(CONNECT_TIMEOUT, timeout),
-        read_timeout=min(READ_TIMEOUT, timeout),
-        user_agent_extra=f"update-job/{__version__}",
-    )
-    session = botocore.session.get_session()
-    return session.create_client(
-        service, region_name=region, endpoint_url=endpoint_url or None, config=config
-    )
+        config = botocore.config.Config(
+            retries={"mode": "standard", "total_max_attempts": TOTAL_ATTEMPTS},
+            connect_timeout=min(CONNECT_TIMEOUT, timeout),
+            read_timeout=min(READ_TIMEOUT, timeout),
+            user_agent_extra=f"update-job/{__version__}",
+        )
+        session = botocore.session.get_session()
+        return session.create_client(
+            service, region_name=region, endpoint_url=endpoint_url or None, config=config
+        )
+    finally:
+        if collecting:
+            gc.enable()

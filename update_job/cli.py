@@ -262,6 +262,129 @@ def replay_command(spool_dir: Path, endpoint_url: str | None, timeout: float) ->
         sys.exit(1)
 
 
+def report_run_update(receipt: Receipt) -> None:
+    """`run`'s log line for an update: stdout is the command's, so a dry run shows the
+    message on stderr."""
+    if receipt.dry_run:
+        click.echo(f"update-job: dry run, would publish {receipt.params['Message']}", err=True)
+    else:
+        report_sent(receipt)
+
+
+def warn(text: str) -> None:
+    click.echo(f"update-job: warning: {text}", err=True)
+
+
+@cli.command(options_metavar="[OPTIONS] --", context_settings={"allow_interspersed_args": False})
+@click.option("--job-id", required=True, help="The job's id, as the processing server gave it.")
+@click.option("--label", "labels", multiple=True, help="A label to find the job by. Repeatable.")
+@click.option("--inputs", metavar="JSON|@FILE", help="The job's inputs, a JSON object.")
+@click.option("--user-id", help="Who runs the job.")
+@click.option(
+    "--outputs-from-stdout",
+    is_flag=True,
+    help="COMMAND is a CWL runner: the last JSON object it prints on stdout (cwltool's "
+    "output object) becomes the final update's outputs, files as location URLs.",
+)
+@click.option(
+    "--heartbeat",
+    type=click.FloatRange(min=0.1),
+    metavar="SECONDS",
+    help="Also publish `running`, with the time so far, every SECONDS while COMMAND runs.",
+)
+@destination_options
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+@click.pass_context
+def run(
+    ctx: click.Context,
+    job_id: str,
+    labels: tuple[str, ...],
+    inputs: str | None,
+    user_id: str | None,
+    outputs_from_stdout: bool,
+    heartbeat: float | None,
+    topic_arn: str | None,
+    endpoint_url: str | None,
+    timeout: float,
+    spool_dir: Path | None,
+    best_effort: bool,
+    dry_run: bool,
+    command: tuple[str, ...],
+) -> None:
+    """Run COMMAND between a `running` and a final update of the job.
+
+    Publishes `running` (with start-time), runs COMMAND with its stdin, stdout and stderr
+    passed through, then publishes `succeeded` or `failed` with stop-time and the exit
+    code, and exits with COMMAND's exit code (128+N if signal N killed it). SIGTERM and
+    SIGINT go to COMMAND; its final update, `failed` with the signal in `message`, still
+    goes out.
+
+    The start and heartbeat updates never hold COMMAND back: if they cannot be delivered
+    update-job warns (and spools them with --spool) and runs it anyway. If the final update
+    is not delivered, update-job warns and still exits with COMMAND's code when that is not
+    0; when COMMAND succeeded it exits 1 (0 with --best-effort). Bad options exit 2 without
+    running COMMAND.
+    """
+    # Only this command needs subprocess and its kin.
+    from update_job.supervise import Job, Supervision, supervise
+
+    try:
+        job = Job(
+            job_id,
+            labels,
+            None if inputs is None else load_json_object(inputs, "--inputs"),
+            user_id,
+        )
+        destination = Destination(topic_arn, endpoint_url, timeout, spool_dir, best_effort, dry_run)
+        status = supervise(
+            job,
+            Supervision(command, outputs_from_stdout, heartbeat),
+            destination,
+            report_run_update,
+            warn,
+        )
+    except UpdateJobError as error:
+        fail(error)
+    ctx.exit(process_exit_status(status))
+
+
+@cli.command()
+@click.argument("workflow", metavar="WORKFLOW.cwl")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the wrapper to this file (default: stdout). It runs WORKFLOW.cwl by its "
+    "path relative to this file's directory (default: the current one).",
+)
+@click.option(
+    "--tool",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The Update Job CommandLineTool to copy into the wrapper (default: "
+    "cwl/update-job.cwl of update-job's source tree).",
+)
+def wrap(workflow: str, output: Path | None, tool: Path | None) -> None:
+    """Write a CWL workflow that runs WORKFLOW.cwl between a start and an end update.
+
+    WORKFLOW.cwl is a workflow or a tool (FILE#ID in a packed file), CWL v1.0 to v1.2. The
+    wrapper is CWL v1.2 with the Update Job tool copied in; it has WORKFLOW.cwl's inputs
+    and outputs, plus job_id, topic_arn and labels (and the tool's endpoint_url,
+    aws_region, user_id and dry_run). Within CWL it cannot report every failure of
+    WORKFLOW.cwl: its doc says so, and how `update-job run` does.
+    """
+    # cwl-utils is slow to import and optional: only this command loads it.
+    from update_job.wrap import wrap_workflow
+
+    try:
+        text = wrap_workflow(workflow, output, tool)
+    except UpdateJobError as error:
+        fail(error)
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        click.echo(f"update-job: wrote {output}, which runs {workflow}", err=True)
+
+
 @cli.command()
 def schema() -> None:
     """Print the update message's JSON Schema: the contract for consumers."""

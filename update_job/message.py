@@ -184,6 +184,8 @@ def make_update(
         raise InvalidUpdate("no status: give --status or --exit-code")
     updated = datetime.now(UTC)
     document: dict[str, Any] = {name: value for name, value in fields.items() if value is not None}
+    if parse_timestamp(document.get("start_time")) is not document.get("start_time"):
+        document["start_time"] = updated  # `now` is the moment of this update, to the ms
     document.update(id=job_id, updated=updated, exit_code=exit_code)
     try:
         document["status"] = (

@@ -1,0 +1,185 @@
+#!/usr/bin/env cwl-runner
+cwlVersion: v1.2
+class: CommandLineTool
+id: update-job
+label: Update Job
+doc: |
+  Publish one status update of a job to the jobs database's SNS topic: the "Update Job"
+  step that a workflow runs at its start, between its steps and at its end.
+
+  Runs `update-job --json ...` and keeps its stdout, a JSON receipt with the message id and
+  the message, as the `receipt` output. Give a later step that receipt (for instance as
+  its `after` input, or as an extra step input) and the runner orders the steps by that
+  data dependency.
+
+  With `exit_code` (and no `status`) the update is `succeeded` for 0 and `failed`
+  otherwise; after publishing, the step exits with that code, so a failed job also fails
+  the workflow run.
+
+  AWS: the region of the topic ARN is the one used; `aws_region` becomes
+  AWS_DEFAULT_REGION (for the credentials chain). `topic_arn` and `endpoint_url` are
+  command-line options rather than environment, because an optional input that is null
+  cannot be an environment value. Credentials never come from inputs: the worker's role,
+  or, for a local run, `cwltool --preserve-environment AWS_ACCESS_KEY_ID ...`.
+
+  No JavaScript: parameter references only, so no Node.js is needed.
+
+$namespaces:
+  s: https://schema.org/
+
+s:author:
+  - s:name: update-job developers
+    s:url: https://github.com/unity-sds/update-job
+s:license: https://spdx.org/licenses/Apache-2.0
+s:version: 0.1.0
+s:codeRepository: https://github.com/unity-sds/update-job
+s:keywords: [jobs database, job status, SNS, Unity SPS]
+
+requirements:
+  NetworkAccess:
+    networkAccess: true
+  EnvVarRequirement:
+    envDef:
+      AWS_DEFAULT_REGION: $(inputs.aws_region)
+  InitialWorkDirRequirement:
+    listing:
+      # An object is written as JSON, a string as it is, a File under this name; null
+      # (not given) writes nothing, and the option below is then left out too.
+      - entryname: update-job-inputs.json
+        entry: $(inputs.inputs)
+      - entryname: update-job-outputs.json
+        entry: $(inputs.outputs)
+
+hints:
+  # Point this at your registry (same tag: the package version) to use your own copy.
+  DockerRequirement:
+    dockerPull: ghcr.io/unity-sds/update-job:0.1.0
+
+baseCommand: update-job
+arguments:
+  - --json
+
+inputs:
+  job_id:
+    type: string
+    label: Job id
+    doc: The job's id, as the processing server (ADES) gave it.
+    inputBinding:
+      prefix: --job-id
+  status:
+    type:
+      - "null"
+      - type: enum
+        name: JobStatus
+        symbols: [submitted, running, succeeded, failed]
+    label: Status
+    doc: |
+      The job's status. Leave it out on the end update and give `exit_code` instead:
+      the status is then succeeded for 0, failed otherwise.
+    inputBinding:
+      prefix: --status
+  exit_code:
+    type: int?
+    label: Exit code
+    doc: |
+      The workflow's exit code, on the end update: sets the status when `status` is not
+      given, goes in the message, and the step exits with it after publishing.
+    inputBinding:
+      prefix: --exit-code
+  labels:
+    type:
+      type: array
+      items: string
+      inputBinding:
+        prefix: --label
+    default: []
+    label: Labels
+    doc: Labels to find the job by (the job request's `labels`); none is the same as empty.
+    inputBinding: {}
+  inputs:
+    type: Any?
+    label: Job inputs
+    doc: |
+      The job's inputs: an object (written as JSON), a string holding a JSON object, or a
+      File holding one.
+    inputBinding:
+      prefix: --inputs
+      valueFrom: "@update-job-inputs.json"
+  outputs:
+    type: Any?
+    label: Job outputs
+    doc: |
+      The job's outputs: an object (each File and Directory in it becomes its location
+      URL), a string holding a JSON object, or a File holding one, such as a CWL output
+      object (cwl.output.json).
+    inputBinding:
+      prefix: --outputs
+      valueFrom: "@update-job-outputs.json"
+  message:
+    type: string?
+    label: Message
+    doc: A note on the job's state, for people, e.g. "stage 1 of 2 done".
+    inputBinding:
+      prefix: --message
+  progress:
+    type: ["null", int, float]
+    label: Progress
+    doc: Percent done, 0 to 100.
+    inputBinding:
+      prefix: --progress
+  user_id:
+    type: string?
+    label: User id
+    doc: Who runs the job.
+    inputBinding:
+      prefix: --user-id
+  start_time:
+    type: string?
+    label: Start time
+    doc: The job's start-time, `now` or an ISO 8601 time (no zone means UTC).
+    inputBinding:
+      prefix: --start-time
+  topic_arn:
+    type: string?
+    label: Jobs database SNS topic ARN
+    doc: |
+      The jobs database's SNS topic (the ADES passes it as `jobs_data_sns_topic_arn`).
+      Required unless `dry_run`.
+    inputBinding:
+      prefix: --topic-arn
+  endpoint_url:
+    type: string?
+    label: SNS endpoint URL
+    doc: An SNS endpoint other than AWS's, e.g. a local one or a VPC endpoint.
+    inputBinding:
+      prefix: --endpoint-url
+  aws_region:
+    type: string
+    default: us-west-2
+    label: AWS region
+    doc: |
+      AWS_DEFAULT_REGION for the step (the credentials chain uses it). Publishing always
+      uses the region in the topic ARN.
+  dry_run:
+    type: boolean
+    default: false
+    label: Dry run
+    doc: Print the update that would be published; send nothing, need no AWS.
+    inputBinding:
+      prefix: --dry-run
+  after:
+    type: Any?
+    label: After
+    doc: |
+      Anything from an earlier step (usually its receipt). Not used: it only makes this
+      update wait for that step.
+
+outputs:
+  receipt:
+    type: stdout
+    label: Receipt
+    doc: |
+      update-job.json, update-job's JSON receipt: {"message_id", "dry_run", "message",
+      "publish"}. Pass it to a later step to run that step after this update.
+
+stdout: update-job.json

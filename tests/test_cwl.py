@@ -1,0 +1,385 @@
+"""The CWL tool (cwl/update-job.cwl) and the example workflow, run with cwltool --no-container
+against the local SNS -> SQS endpoint, and read back from the subscribed queues."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ruamel.yaml import YAML
+
+from tests.conftest import LocalTopics
+from tests.localaws import LOCAL_AWS_ENV, Delivery, Subscription
+from update_job import __version__
+from update_job.message import Status
+
+ROOT = Path(__file__).resolve().parent.parent
+CWL = ROOT / "cwl"
+TOOL = CWL / "update-job.cwl"
+EXAMPLES = CWL / "examples"
+WORKFLOW = EXAMPLES / "granule-summary.cwl"
+CWL_FILES = sorted(CWL.rglob("*.cwl"))
+BIN = Path(sys.executable).parent
+CWLTOOL = str(BIN / "cwltool")
+IMAGE = f"ghcr.io/unity-sds/update-job:{__version__}"
+# What the runner may hand a step: test credentials for moto, and no lookup of the instance
+# metadata service (an address off this machine) or of the user's AWS files.
+PRESERVE = [arg for name in LOCAL_AWS_ENV for arg in ("--preserve-environment", name)]
+
+
+def load(path: Path) -> Any:
+    return YAML(typ="safe").load(path.read_text(encoding="utf-8"))
+
+
+def parse_time(text: str) -> datetime:
+    assert text.endswith("Z"), text
+    return datetime.fromisoformat(text)
+
+
+def cwltool(
+    cwl: Path,
+    job: dict[str, Any],
+    tmp_path: Path,
+    *options: str,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """cwltool --no-container on `cwl` with `job`, the update-job of this venv first on PATH."""
+    job_path = tmp_path / "job.json"
+    job_path.write_text(json.dumps(job), encoding="utf-8")
+    if env is None:
+        env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+    command = [
+        CWLTOOL,
+        "--no-container",
+        *options,
+        "--outdir", str(tmp_path / "out"),
+        "--tmpdir-prefix", f"{tmp_path}/tmp/",
+        "--tmp-outdir-prefix", f"{tmp_path}/tmp-out/",
+        str(cwl),
+        str(job_path),
+    ]  # fmt: skip
+    return subprocess.run(
+        command, capture_output=True, text=True, env=env, timeout=120, check=False
+    )
+
+
+def example_job(name: str, topic: Subscription, **changes: Any) -> dict[str, Any]:
+    """An example job file, with the local topic and endpoint (and any changes) added."""
+    job: dict[str, Any] = load(EXAMPLES / name)
+    job.update(jobs_data_sns_topic_arn=topic.topic_arn, endpoint_url=topic.endpoint_url)
+    job.update(changes)
+    return job
+
+
+def inputs_of(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {str(name): spec for name, spec in document["inputs"].items()}
+
+
+# ------------------------------------------------------------------ the documents
+
+
+@pytest.mark.parametrize("path", CWL_FILES, ids=lambda path: str(path.relative_to(CWL)))
+def test_cwl_file_is_valid(path: Path) -> None:
+    result = subprocess.run(
+        [CWLTOOL, "--validate", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "is valid CWL" in result.stdout + result.stderr
+    assert "warning" not in result.stderr.lower(), result.stderr
+
+
+def test_there_are_the_tool_the_workflow_and_its_two_stages() -> None:
+    classes = {path.relative_to(CWL).as_posix(): load(path)["class"] for path in CWL_FILES}
+    assert classes == {
+        "update-job.cwl": "CommandLineTool",
+        "examples/granule-summary.cwl": "Workflow",
+        "examples/make-granules.cwl": "CommandLineTool",
+        "examples/summarise.cwl": "CommandLineTool",
+    }
+
+
+# A parameter reference: $(inputs.x), $(self[0].contents), $(runtime.exitCode), ...
+PARAMETER_REFERENCE = re.compile(
+    r"""\$\((?:inputs|self|runtime)(?:\.\w+|\[\d+\]|\['[^']*'\]|\["[^"]*"\])*\)"""
+)
+
+
+@pytest.mark.parametrize("path", CWL_FILES, ids=lambda path: str(path.relative_to(CWL)))
+def test_no_javascript(path: Path) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert "InlineJavascriptRequirement" not in text
+    assert "${" not in text
+    references = re.findall(r"\$\([^)]*\)", text)
+    assert all(PARAMETER_REFERENCE.fullmatch(ref) for ref in references), references
+
+
+def test_tool_metadata_and_image_tag_match_the_package() -> None:
+    tool = load(TOOL)
+    assert tool["cwlVersion"] == "v1.2"
+    assert tool["class"] == "CommandLineTool"
+    assert tool["baseCommand"] == "update-job"
+    assert tool["label"] and tool["doc"]
+    assert tool["s:version"] == __version__
+    assert tool["s:license"].endswith("Apache-2.0")
+    assert tool["s:author"]
+    assert tool["hints"]["DockerRequirement"]["dockerPull"] == IMAGE
+    assert tool["requirements"]["NetworkAccess"]["networkAccess"] is True
+    assert tool["requirements"]["EnvVarRequirement"]["envDef"] == {
+        "AWS_DEFAULT_REGION": "$(inputs.aws_region)"
+    }
+    # The stages run in the same image (it has python3), so a container run needs no other.
+    for stage in ("make-granules.cwl", "summarise.cwl"):
+        assert load(EXAMPLES / stage)["hints"]["DockerRequirement"]["dockerPull"] == IMAGE
+
+
+def test_tool_inputs_mirror_the_command_options() -> None:
+    inputs = inputs_of(load(TOOL))
+    assert set(inputs) == {
+        "job_id", "status", "exit_code", "labels", "inputs", "outputs", "message",
+        "progress", "user_id", "start_time", "topic_arn", "endpoint_url", "aws_region",
+        "dry_run", "after",
+    }  # fmt: skip
+    for name, spec in inputs.items():
+        assert spec.get("label") and spec.get("doc"), f"{name}: no label or doc"
+    [status_enum] = [kind for kind in inputs["status"]["type"] if kind != "null"]
+    assert status_enum["symbols"] == [status.value for status in Status]
+    # Credentials never come from inputs.
+    assert not [name for name in inputs if "key" in name or "secret" in name]
+
+
+def test_workflow_order_comes_from_data_dependencies() -> None:
+    steps = load(WORKFLOW)["steps"]
+
+    def sources(step: str) -> set[str]:
+        found: set[str] = set()
+        for value in steps[step]["in"].values():
+            source = value.get("source") if isinstance(value, dict) else value
+            for item in source if isinstance(source, list) else [source]:
+                if isinstance(item, str) and "/" in item:
+                    found.add(item.split("/")[0])
+        return found
+
+    assert sources("start") == set()
+    assert sources("stage_1") == {"start"}
+    assert sources("middle") == {"stage_1"}
+    assert sources("stage_2") == {"stage_1", "middle"}
+    assert sources("end") == {"stage_1", "stage_2"}
+
+
+# ------------------------------------------------------------------ the tool, against moto
+
+
+def test_tool_publishes_one_update(testbed: LocalTopics, tmp_path: Path) -> None:
+    job = {
+        "job_id": "cwl-tool-1",
+        "status": "running",
+        "labels": ["campaign-3", "cwl"],
+        "inputs": {"input_collection_id": "L0_SNPP_ATMS_SCIENCE___1", "granules": 3},
+        "message": "from the CWL tool",
+        "progress": 25,
+        "user_id": "scientist",
+        "start_time": "2016-01-14T08:00:00Z",
+        "topic_arn": testbed.standard.topic_arn,
+        "endpoint_url": testbed.endpoint_url,
+    }
+    result = cwltool(TOOL, job, tmp_path, *PRESERVE)
+    assert result.returncode == 0, result.stderr
+    assert "update-job: published running for job cwl-tool-1" in result.stderr
+    [delivery] = testbed.standard.receive()
+    message = dict(delivery.message)
+    assert parse_time(message.pop("updated"))
+    assert message == {
+        "id": "cwl-tool-1",
+        "status": "running",
+        "labels": ["campaign-3", "cwl"],
+        "inputs": {"input_collection_id": "L0_SNPP_ATMS_SCIENCE___1", "granules": 3},
+        "message": "from the CWL tool",
+        "progress": 25,
+        "user-id": "scientist",
+        "start-time": "2016-01-14T08:00:00.000Z",
+    }
+    # The receipt output: update-job's --json receipt, kept as update-job.json.
+    outputs = json.loads(result.stdout)
+    assert outputs["receipt"]["basename"] == "update-job.json"
+    receipt = json.loads(Path(outputs["receipt"]["path"]).read_text(encoding="utf-8"))
+    assert receipt["message_id"] == delivery.envelope["MessageId"]
+    assert receipt["message"] == delivery.message
+    assert receipt["dry_run"] is False
+
+
+def test_tool_takes_outputs_from_a_cwl_output_object_file(
+    testbed: LocalTopics, tmp_path: Path
+) -> None:
+    output_object = tmp_path / "cwl.output.json"
+    output_object.write_text(
+        json.dumps(
+            {
+                "summary": {"class": "File", "location": "s3://bucket/job/summary.json"},
+                "granules": [{"class": "File", "location": "file:///data/g1.csv"}],
+                "count": 1,
+            }
+        ),
+        encoding="utf-8",
+    )
+    job = {
+        "job_id": "cwl-tool-2",
+        "exit_code": 0,
+        "outputs": {"class": "File", "path": str(output_object)},
+        "topic_arn": testbed.fifo.topic_arn,
+        "endpoint_url": testbed.endpoint_url,
+    }
+    result = cwltool(TOOL, job, tmp_path, *PRESERVE)
+    assert result.returncode == 0, result.stderr
+    [delivery] = testbed.fifo.receive()
+    assert delivery.message["status"] == "succeeded"
+    assert delivery.message["exit-code"] == 0
+    assert delivery.message["outputs"] == {
+        "summary": "s3://bucket/job/summary.json",
+        "granules": ["file:///data/g1.csv"],
+        "count": 1,
+    }
+    assert delivery.attributes["MessageGroupId"] == "cwl-tool-2"
+
+
+def test_tool_exits_with_the_exit_code_after_publishing_failed(
+    testbed: LocalTopics, tmp_path: Path
+) -> None:
+    job = {
+        "job_id": "cwl-tool-3",
+        "exit_code": 3,
+        "topic_arn": testbed.standard.topic_arn,
+        "endpoint_url": testbed.endpoint_url,
+    }
+    result = cwltool(TOOL, job, tmp_path, *PRESERVE)
+    assert result.returncode != 0
+    assert "exited with status: 3" in result.stderr
+    [delivery] = testbed.standard.receive()
+    assert delivery.message["status"] == "failed"
+    assert delivery.message["exit-code"] == 3
+
+
+# ------------------------------------------------------------------ the example workflow
+
+
+def check_start(delivery: Delivery, job: dict[str, Any]) -> None:
+    start = delivery.message
+    assert start["status"] == "running"
+    assert start["id"] == job["job_id"]
+    assert start["inputs"] == job["parameters"]
+    assert start["labels"] == job["labels"]
+    assert start["user-id"] == job["user_id"]
+    # start-time "now": stamped when the update is made (within a moment of `updated`).
+    assert abs(parse_time(start["start-time"]) - parse_time(start["updated"])) < timedelta(
+        seconds=1
+    )
+    assert "stop-time" not in start
+
+
+@pytest.mark.parametrize("fifo", [False, True], ids=["standard", "fifo"])
+def test_example_workflow_success_run(testbed: LocalTopics, tmp_path: Path, fifo: bool) -> None:
+    topic = testbed.fifo if fifo else testbed.standard
+    job = example_job("granule-summary.job.yml", topic, job_id=f"cwl-success-{fifo}")
+    # --parallel: each step starts as soon as its inputs exist, so the order seen below
+    # comes from the workflow's data dependencies alone.
+    result = cwltool(WORKFLOW, job, tmp_path, "--parallel", *PRESERVE)
+    assert result.returncode == 0, result.stderr
+    deliveries = topic.receive()
+    assert [d.message["status"] for d in deliveries] == ["running", "running", "succeeded"]
+    start, middle, end = deliveries
+    check_start(start, job)
+    assert middle.message["progress"] == 50
+    assert middle.message["message"] == "stage 1 of 2 done, exit code 0"
+    assert "start-time" not in middle.message
+    assert end.message["exit-code"] == 0
+    assert end.message["stop-time"] == end.message["updated"]
+    outputs = end.message["outputs"]
+    assert set(outputs) == {"granules", "summary"}
+    assert outputs["granules"].startswith("file://")
+    assert outputs["granules"].endswith("/granules.csv")
+    assert outputs["summary"].endswith("/summary.json")
+    updated = [parse_time(d.message["updated"]) for d in deliveries]
+    assert updated == sorted(updated)
+    if fifo:
+        assert {d.attributes["MessageGroupId"] for d in deliveries} == {job["job_id"]}
+    # The stages really ran: the workflow's own outputs.
+    workflow_outputs = json.loads(result.stdout)
+    summary = json.loads(Path(workflow_outputs["summary"]["path"]).read_text(encoding="utf-8"))
+    assert summary == {"count": 3, "total": 1 + 4 + 9, "mean": 14 / 3}
+    end_receipt = Path(workflow_outputs["end_update"]["path"]).read_text(encoding="utf-8")
+    assert json.loads(end_receipt)["message_id"] == end.envelope["MessageId"]
+
+
+def test_example_workflow_failure_run(testbed: LocalTopics, tmp_path: Path) -> None:
+    job = example_job("granule-summary-fails.job.yml", testbed.fifo, job_id="cwl-failure-1")
+    result = cwltool(WORKFLOW, job, tmp_path, "--parallel", *PRESERVE)
+    assert result.returncode != 0
+    deliveries = testbed.fifo.receive()
+    assert [d.message["status"] for d in deliveries] == ["running", "running", "failed"]
+    start, middle, end = deliveries
+    check_start(start, job)
+    assert middle.message["message"] == "stage 1 of 2 done, exit code 3"
+    assert end.message["exit-code"] == 3
+    assert end.message["outputs"] == {"granules": None, "summary": None}
+    assert "stop-time" in end.message
+    # Stage 2 did no work after stage 1 failed; the end update failed the run with the code.
+    assert "make-granules: no granules to process" in result.stderr
+    assert "summarise: skipped, an earlier stage failed (exit code 3)" in result.stderr
+    assert "[job end] exited with status: 3" in result.stderr
+    assert "Final process status is permanentFail" in result.stderr
+
+
+def test_example_workflow_stage_2_failure(testbed: LocalTopics, tmp_path: Path) -> None:
+    parameters = {"collection_id": "L0_SNPP_ATMS_SCIENCE___1", "granule_count": 101}
+    job = example_job(
+        "granule-summary.job.yml", testbed.standard, job_id="cwl-failure-2", parameters=parameters
+    )
+    result = cwltool(WORKFLOW, job, tmp_path, *PRESERVE)
+    assert result.returncode != 0
+    statuses = [
+        (d.message["status"], d.message.get("exit-code")) for d in testbed.standard.receive()
+    ]
+    assert statuses == [("running", None), ("running", None), ("failed", 4)]
+    assert "summarise: 101 granules, at most 100" in result.stderr
+
+
+def test_example_dry_run_needs_no_aws_and_no_node(tmp_path: Path) -> None:
+    # Only this venv on PATH: no node (cwltool would need it for JavaScript), no container
+    # engine, and no AWS credentials, endpoint or configuration in the environment.
+    assert shutil.which("node", path=str(BIN)) is None
+    assert shutil.which("nodejs", path=str(BIN)) is None
+    env = {
+        "PATH": str(BIN),
+        "HOME": str(tmp_path),
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "AWS_CONFIG_FILE": os.devnull,
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+    }
+    preserve = [
+        arg
+        for name in ("AWS_EC2_METADATA_DISABLED", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE")
+        for arg in ("--preserve-environment", name)
+    ]
+    job = load(EXAMPLES / "granule-summary-dry-run.job.yml")
+    assert "jobs_data_sns_topic_arn" not in job and "endpoint_url" not in job
+    result = cwltool(WORKFLOW, job, tmp_path, *preserve, env=env)
+    assert result.returncode == 0, result.stderr
+    outputs = json.loads(result.stdout)
+    receipt = json.loads(Path(outputs["end_update"]["path"]).read_text(encoding="utf-8"))
+    assert receipt["dry_run"] is True
+    assert receipt["message_id"] is None
+    assert receipt["message"]["status"] == "succeeded"
+    assert receipt["message"]["id"] == job["job_id"]
+    assert set(receipt["message"]["outputs"]) == {"granules", "summary"}
+    assert "published" not in result.stderr

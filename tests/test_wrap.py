@@ -1,0 +1,241 @@
+"""`update-job wrap`: wrappers validated and run with cwltool, their updates read back from the
+local endpoint."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import TESTS, LocalTopics, RunCommand
+from tests.localaws import LOCAL_AWS_ENV, Subscription
+
+ROOT = TESTS.parent
+EXAMPLES = ROOT / "cwl" / "examples"
+WORD_COUNT = TESTS / "workflows" / "word-count"
+VENV_BIN = Path(sys.executable).parent
+CWLTOOL = str(VENV_BIN / "cwltool")
+
+
+def cwltool(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """cwltool as a user runs it: without containers, this venv's update-job first on PATH,
+    the local AWS settings passed through to the update steps."""
+    env = {**os.environ, "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+    preserved = [arg for name in LOCAL_AWS_ENV for arg in ("--preserve-environment", name)]
+    return subprocess.run(
+        [CWLTOOL, "--no-container", *preserved, *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=120,
+        check=False,
+    )
+
+
+def wrap(update_job: RunCommand, original: Path, wrapped: Path) -> tuple[str, str]:
+    """Wrap and validate; the wrapper and cwltool's validation log."""
+    result = update_job("wrap", str(original), "-o", str(wrapped))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ""
+    validated = cwltool("--validate", str(wrapped), cwd=wrapped.parent)
+    log = validated.stdout + validated.stderr
+    assert validated.returncode == 0, log
+    assert f"{wrapped.name} is valid CWL" in log
+    return wrapped.read_text(), log
+
+
+def run_wrapped(
+    wrapped: Path, topic: Subscription, job_id: str, inputs: dict[str, Any]
+) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+    """Run the wrapper for the job; the run and its output object (empty if it failed)."""
+    job = {
+        **inputs,
+        "job_id": job_id,
+        "topic_arn": topic.topic_arn,
+        "endpoint_url": topic.endpoint_url,
+        "labels": ["wrapped", "test"],
+    }
+    job_file = wrapped.with_name("job.json")
+    job_file.write_text(json.dumps(job))
+    outdir = wrapped.parent / "out"
+    result = cwltool("--outdir", str(outdir), str(wrapped), str(job_file), cwd=wrapped.parent)
+    outputs = json.loads(result.stdout) if result.returncode == 0 else {}
+    return result, outputs
+
+
+def in_order(log: str, *events: str) -> bool:
+    positions = [log.find(event) for event in events]
+    return -1 not in positions and positions == sorted(positions)
+
+
+def step_order(log: str, step: str) -> bool:
+    """The original's step ran after the start update and before the end update."""
+    return in_order(
+        log,
+        "[step job_started] completed success",
+        f"[step {step}] start",
+        f"[step {step}] completed",
+        "[step job_finished] start",
+    )
+
+
+def test_third_party_workflow_with_files_runs_between_start_and_end_updates(
+    testbed: LocalTopics, update_job: RunCommand, tmp_path: Path
+) -> None:
+    wrapped = tmp_path / "wrapped" / "word-count-updates.cwl"
+    wrapped.parent.mkdir()
+    text, log = wrap(update_job, WORD_COUNT / "word-count.cwl", wrapped)
+    assert "run: ../../" in text  # the original, by a path relative to the wrapper
+    # The original has no `after` input: it waits through one it does not declare, which
+    # CWL allows and cwltool's checker only warns about.
+    assert "'update_job_started' is not an input parameter" in log
+    assert "update-job run" in text  # the doc points to it for failures
+
+    text_file = tmp_path / "words.txt"
+    text_file.write_text("the quick brown fox\njumps over\nthe lazy dog\n")
+    result, outputs = run_wrapped(
+        wrapped,
+        testbed.fifo,
+        "job-wrap-1",
+        {"text": {"class": "File", "path": str(text_file)}, "reverse": True},
+    )
+    assert result.returncode == 0, result.stderr
+    assert step_order(result.stderr, "word_count")
+
+    # The wrapper's outputs are the original's, and hold what the original makes.
+    assert set(outputs) == {"sorted", "count"}
+    assert Path(outputs["sorted"]["path"]).read_text() == (
+        "the quick brown fox\nthe lazy dog\njumps over\n"
+    )
+    assert Path(outputs["count"]["path"]).read_text().strip() == "9"
+
+    running, succeeded = (delivery.message for delivery in testbed.fifo.receive())
+    assert running["id"] == succeeded["id"] == "job-wrap-1"
+    assert running["status"] == "running"
+    assert "start-time" in running
+    assert running["labels"] == ["wrapped", "test"]
+    assert succeeded["status"] == "succeeded"
+    assert succeeded["exit-code"] == 0
+    assert running["updated"] < succeeded["updated"]
+
+
+@pytest.mark.parametrize(
+    ("stage", "inputs", "outputs"),
+    [
+        ("make-granules", {"collection_id": "C1", "count": 2}, {"granules", "exit_code"}),
+        ("summarise", {"granules": "granules.csv"}, {"summary", "exit_code"}),
+    ],
+)
+def test_the_example_workflows_stages_report_success(
+    testbed: LocalTopics,
+    update_job: RunCommand,
+    tmp_path: Path,
+    stage: str,
+    inputs: dict[str, Any],
+    outputs: set[str],
+) -> None:
+    wrapped = tmp_path / f"{stage}-updates.cwl"
+    _, log = wrap(update_job, EXAMPLES / f"{stage}.cwl", wrapped)
+    assert "warning" not in log.lower()  # the stages wait through their own `after` input
+    if "granules" in inputs:
+        (tmp_path / "granules.csv").write_text("C1.G0001,1\nC1.G0002,4\n")
+        inputs = {"granules": {"class": "File", "path": str(tmp_path / "granules.csv")}}
+    result, output_object = run_wrapped(wrapped, testbed.fifo, f"job-{stage}", inputs)
+    assert result.returncode == 0, result.stderr
+    assert step_order(result.stderr, stage.replace("-", "_"))
+    assert set(output_object) == outputs
+    assert output_object["exit_code"] == 0
+    assert [message["status"] for message in messages(testbed.fifo)] == ["running", "succeeded"]
+
+
+def test_a_stage_that_reports_its_failure_ends_the_job_failed(
+    testbed: LocalTopics, update_job: RunCommand, tmp_path: Path
+) -> None:
+    wrapped = tmp_path / "make-granules-updates.cwl"
+    wrap(update_job, EXAMPLES / "make-granules.cwl", wrapped)
+    result, _ = run_wrapped(
+        wrapped, testbed.fifo, "job-stage-fails", {"collection_id": "C1", "count": 0}
+    )
+    # The end update goes out, then its step exits with the stage's code: the run fails.
+    assert result.returncode != 0
+    running, failed = messages(testbed.fifo)
+    assert running["status"] == "running"
+    assert failed["status"] == "failed"
+    assert failed["exit-code"] == 3
+
+
+def messages(topic: Subscription) -> list[dict[str, Any]]:
+    return [delivery.message for delivery in topic.receive()]
+
+
+def test_wrapper_on_stdout_refers_to_the_original_from_the_current_directory(
+    tmp_path: Path,
+) -> None:
+    result = subprocess.run(
+        [str(VENV_BIN / "update-job"), "wrap", str(WORD_COUNT / "word-count.cwl")],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    reference = os.path.relpath(WORD_COUNT / "word-count.cwl", tmp_path)
+    assert f"run: {reference}\n" in result.stdout
+    assert result.stdout.startswith("#!/usr/bin/env cwl-runner\n")
+
+
+def test_bad_input_is_one_line_and_exit_2(update_job: RunCommand, tmp_path: Path) -> None:
+    not_cwl = tmp_path / "notes.txt"
+    not_cwl.write_text("just: some\nnotes: [1, 2\n")
+    original = WORD_COUNT / "word-count.cwl"
+    cases = {
+        "cannot read": ("wrap", str(tmp_path / "missing.cwl")),
+        "not a CWL document": ("wrap", str(not_cwl)),
+        "would overwrite": ("wrap", str(original), "-o", str(original)),
+        "cannot find the Update Job tool": (
+            "wrap", str(original), "--tool", str(tmp_path / "no-tool.cwl"),
+        ),
+        "is not the Update Job tool: not a CommandLineTool": (
+            "wrap", str(original), "--tool", str(original),
+        ),
+        "is not the Update Job tool: no input job_id": (
+            "wrap", str(original), "--tool", str(WORD_COUNT / "sort-lines.cwl"),
+        ),
+    }  # fmt: skip
+    for expected, args in cases.items():
+        result = update_job(*args)
+        assert result.returncode == 2, (expected, result.stderr)
+        assert result.stderr.startswith("update-job: error: "), result.stderr
+        assert expected in result.stderr
+        assert result.stderr.count("\n") == 1, result.stderr
+        assert result.stdout == ""
+
+
+def test_without_cwl_utils_wrap_says_how_to_get_it(tmp_path: Path) -> None:
+    # An interpreter where cwl-utils cannot be imported, as without the `cwl` extra.
+    code = "import sys; sys.modules['cwl_utils'] = None\nfrom update_job.cli import main\nmain()\n"
+    result = subprocess.run(
+        [sys.executable, "-c", code, "wrap", str(WORD_COUNT / "word-count.cwl")],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr == (
+        "update-job: error: update-job wrap needs cwl-utils: pip install 'update-job[cwl]'\n"
+    )
+
+
+def test_the_package_ships_the_update_job_tool() -> None:
+    # update-job wrap uses the tool inside the package, so an installed wheel can wrap too.
+    from update_job.wrap import DEFAULT_TOOL
+
+    source = Path(__file__).resolve().parent.parent / "cwl" / "update-job.cwl"
+    assert DEFAULT_TOOL.read_text() == source.read_text()

@@ -1,0 +1,1 @@
+../cwl/update-job.cwl
