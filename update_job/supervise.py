@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
 from types import FrameType
 from typing import IO, Any
@@ -26,6 +27,7 @@ from update_job.errors import DeliveryFailed, InvalidUpdate
 from update_job.message import JobUpdate, make_update
 from update_job.publish import TERMINATING_SIGNALS
 from update_job.sender import Destination, Receipt, send_update
+from update_job.spool import replay_lock
 from update_job.values import cwl_locations
 
 Report = Callable[[Receipt], None]
@@ -188,6 +190,8 @@ class Outcome:
     message: str
     failed: bool = False  # failed whatever the exit code: a signal stopped the command
     outputs: dict[str, Any] | None = None
+    # Sent again with the final update, which then stands in for an undelivered start.
+    start_time: datetime | None = None
 
 
 def supervise(
@@ -207,8 +211,11 @@ def supervise(
         message=f"started {supervision.name}",
     )
     forwarder = SignalForwarder()
+    # Start and heartbeat updates that were spooled: replayed after a delivered final
+    # update, they would set the job back to `running`, so that update supersedes them.
+    spooled: list[Path] = []
     with forwarder.installed():
-        interrupted = send_quietly(start, destination, report, warn)
+        interrupted = send_quietly(start, destination, report, warn, spooled)
         if interrupted is not None or forwarder.received is not None:
             signum = interrupted or forwarder.received or signal.SIGTERM
             outcome = Outcome(
@@ -217,8 +224,11 @@ def supervise(
                 failed=True,
             )
         else:
-            outcome = run_command(job.id, supervision, destination, forwarder, report, warn)
-        return send_final(job, outcome, destination, report, warn)
+            outcome = run_command(
+                job.id, supervision, destination, forwarder, report, warn, spooled
+            )
+        outcome.start_time = start.start_time
+        return send_final(job, outcome, destination, report, warn, spooled)
 
 
 def run_command(
@@ -228,6 +238,7 @@ def run_command(
     forwarder: SignalForwarder,
     report: Report,
     warn: Warn,
+    spooled: list[Path],
 ) -> Outcome:
     name = supervision.name
     try:
@@ -245,7 +256,7 @@ def run_command(
     forwarder.attach(child)
     tee = None if child.stdout is None else StdoutTee(child.stdout)
     returncode = wait_with_heartbeats(
-        job_id, child, supervision, destination, forwarder, started, report, warn
+        job_id, child, supervision, destination, forwarder, started, report, warn, spooled
     )
     code = exit_status(returncode)
     if forwarder.received is not None:
@@ -280,6 +291,7 @@ def wait_with_heartbeats(
     started: float,
     report: Report,
     warn: Warn,
+    spooled: list[Path],
 ) -> int:
     """Wait for the command, publishing `running` every heartbeat. The heartbeats go from
     this (the main) thread: delivery handles signals, which only the main thread can, and
@@ -296,7 +308,7 @@ def wait_with_heartbeats(
         # Whole seconds, unless heartbeats come faster than that.
         shown = f"{elapsed:.0f}" if supervision.heartbeat >= 1 else f"{elapsed:.1f}"
         beat = make_update(job_id, "running", message=f"{supervision.name} running for {shown} s")
-        interrupted = send_quietly(beat, destination, report, warn)
+        interrupted = send_quietly(beat, destination, report, warn, spooled)
         if interrupted is not None:
             # The signal came while the heartbeat was being delivered: pass it on now.
             forwarder.handle(interrupted)
@@ -314,22 +326,32 @@ def output_object(stdout_tail: bytes, warn: Warn) -> dict[str, Any] | None:
 
 
 def send_quietly(
-    update: JobUpdate, destination: Destination, report: Report, warn: Warn
+    update: JobUpdate, destination: Destination, report: Report, warn: Warn, spooled: list[Path]
 ) -> int | None:
     """Send an update the command must not wait for: not delivering it is a warning (and a
-    spooled file with --spool). The signal number, if a signal interrupted the delivery."""
+    spooled file with --spool, added to `spooled`). The signal number, if a signal
+    interrupted the delivery."""
     try:
         receipt = send_update(update, replace(destination, best_effort=True))
     except DeliveryFailed as error:
         # Best effort lets every delivery problem pass but a signal (exit 128 + N).
         warn(f"not delivered: {error}")
+        if error.spooled is not None:
+            spooled.append(error.spooled)
         return error.exit_code - 128
+    if receipt.spooled is not None:
+        spooled.append(receipt.spooled)
     report(receipt)
     return None
 
 
 def send_final(
-    job: Job, outcome: Outcome, destination: Destination, report: Report, warn: Warn
+    job: Job,
+    outcome: Outcome,
+    destination: Destination,
+    report: Report,
+    warn: Warn,
+    spooled: list[Path],
 ) -> int:
     """Send the final update; the status to exit with.
 
@@ -346,6 +368,7 @@ def send_final(
             user_id=job.user_id,
             outputs=outputs,
             message=outcome.message,
+            start_time=outcome.start_time,
         )
         try:
             receipt = send_update(final, destination)
@@ -360,4 +383,15 @@ def send_final(
             warn(f"final update not delivered: {error}")
             return outcome.exit_code or error.exit_code
         report(receipt)
+        if receipt.message_id is not None and spooled:
+            discard_superseded(spooled, warn)
         return outcome.exit_code
+
+
+def discard_superseded(spooled: list[Path], warn: Warn) -> None:
+    """Remove spooled start and heartbeat updates once the final update is delivered: it
+    carries their start-time, and their `running` must not follow it."""
+    with replay_lock(spooled[0].parent):
+        for path in spooled:
+            path.unlink(missing_ok=True)
+    warn(f"final update delivered: removed {len(spooled)} spooled earlier update(s) it replaces")
