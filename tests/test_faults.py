@@ -141,11 +141,13 @@ def test_an_endpoint_back_within_the_timeout_gets_the_update(
     assert fifo.statuses() == ["running"]
 
 
-def test_sigterm_during_a_publish_spools_the_update(
-    proxy: FaultProxy, fifo: Subscription, update_job: RunCommand, tmp_path: Path
-) -> None:
+def terminate_while_publishing(
+    proxy: FaultProxy, fifo: Subscription, *args: str
+) -> tuple[subprocess.Popen[str], str]:
+    """Send SIGTERM to update-job once its request hangs at the proxy; the process and its
+    stderr."""
     proxy.set_fault(FaultMode.HANG)
-    command = [UPDATE_JOB, "--job-id", "job-1", "--status", "failed", "--spool", str(tmp_path)]
+    command = [UPDATE_JOB, "--job-id", "job-1", "--status", "failed", *args]
     command += ["--topic-arn", fifo.topic_arn, "--endpoint-url", proxy.url, "--timeout", "20"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 10
@@ -154,6 +156,13 @@ def test_sigterm_during_a_publish_spools_the_update(
     assert proxy.requests_seen >= 1
     process.send_signal(signal.SIGTERM)
     _, stderr = process.communicate(timeout=10)
+    return process, stderr
+
+
+def test_sigterm_during_a_publish_spools_the_update(
+    proxy: FaultProxy, fifo: Subscription, update_job: RunCommand, tmp_path: Path
+) -> None:
+    process, stderr = terminate_while_publishing(proxy, fifo, "--spool", str(tmp_path))
     assert process.returncode == 128 + signal.SIGTERM
     [path] = spooled_files(tmp_path)
     assert stderr.splitlines() == [
@@ -168,14 +177,6 @@ def test_sigterm_during_a_publish_spools_the_update(
 def test_sigterm_without_a_spool_says_the_update_was_not_delivered(
     proxy: FaultProxy, fifo: Subscription
 ) -> None:
-    proxy.set_fault(FaultMode.HANG)
-    command = [UPDATE_JOB, "--job-id", "job-1", "--status", "failed"]
-    command += ["--topic-arn", fifo.topic_arn, "--endpoint-url", proxy.url, "--timeout", "20"]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 10
-    while proxy.requests_seen == 0 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    process.send_signal(signal.SIGTERM)
-    _, stderr = process.communicate(timeout=10)
+    process, stderr = terminate_while_publishing(proxy, fifo)
     assert process.returncode == 128 + signal.SIGTERM
     assert stderr.splitlines() == ["update-job: error: SIGTERM before SNS acknowledged the update"]

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NoReturn, TypeVar, cast
 
 import click
 
@@ -69,7 +70,23 @@ class DefaultCommandGroup(click.Group):
 
 
 def destination_options(command: Command) -> Command:
-    """Where an update goes, for every command that sends one."""
+    """Where an update goes, for every command that sends one: these options, handed to the
+    command as one `destination`."""
+
+    @functools.wraps(command)
+    def with_destination(
+        *args: Any,
+        topic_arn: str | None,
+        endpoint_url: str | None,
+        timeout: float,
+        spool_dir: Path | None,
+        best_effort: bool,
+        dry_run: bool,
+        **kwargs: Any,
+    ) -> Any:
+        destination = Destination(topic_arn, endpoint_url, timeout, spool_dir, best_effort, dry_run)
+        return command(*args, destination=destination, **kwargs)
+
     options = [
         click.option(
             "--topic-arn",
@@ -112,6 +129,23 @@ def destination_options(command: Command) -> Command:
             help="Print what would be published; send nothing, need no AWS.",
         ),
     ]
+    return apply_options(options, cast(Command, with_destination))
+
+
+def job_options(command: Command) -> Command:
+    """Who the job is, for every command that sends updates."""
+    options = [
+        click.option(
+            "--job-id", required=True, help="The job's id, as the processing server gave it."
+        ),
+        click.option("--label", "labels", multiple=True, help="A label to find the job by."),
+        click.option("--inputs", metavar="JSON|@FILE", help="The job's inputs, a JSON object."),
+        click.option("--user-id", help="Who runs the job."),
+    ]
+    return apply_options(options, command)
+
+
+def apply_options(options: list[Callable[[Any], Any]], command: Command) -> Command:
     for option in reversed(options):
         command = option(command)
     return command
@@ -147,7 +181,7 @@ def cli() -> None:
 
 
 @cli.command()
-@click.option("--job-id", required=True, help="The job's id, as the processing server gave it.")
+@job_options
 @click.option(
     "--status",
     metavar="STATUS",
@@ -159,8 +193,6 @@ def cli() -> None:
     help="A workflow's exit code: status succeeded for 0, else failed (unless --status is "
     "given); goes in the message, and update-job exits with it after publishing.",
 )
-@click.option("--label", "labels", multiple=True, help="A label to find the job by. Repeatable.")
-@click.option("--inputs", metavar="JSON|@FILE", help="The job's inputs, a JSON object.")
 @click.option(
     "--outputs",
     metavar="JSON|@FILE",
@@ -169,7 +201,6 @@ def cli() -> None:
 )
 @click.option("--message", help="A note on the job's state, for people.")
 @click.option("--progress", metavar="0..100", help="Percent done.")
-@click.option("--user-id", help="Who runs the job.")
 @click.option("--start-time", metavar="now|ISO-8601", help="Set the job's start-time.")
 @destination_options
 @click.option(
@@ -179,21 +210,16 @@ def cli() -> None:
 def publish(
     ctx: click.Context,
     job_id: str,
-    status: str | None,
-    exit_code: int | None,
     labels: tuple[str, ...],
     inputs: str | None,
+    user_id: str | None,
+    status: str | None,
+    exit_code: int | None,
     outputs: str | None,
     message: str | None,
     progress: str | None,
-    user_id: str | None,
     start_time: str | None,
-    topic_arn: str | None,
-    endpoint_url: str | None,
-    timeout: float,
-    spool_dir: Path | None,
-    best_effort: bool,
-    dry_run: bool,
+    destination: Destination,
     as_json: bool,
 ) -> None:
     """Publish one update of a job (the default command).
@@ -217,12 +243,11 @@ def publish(
             user_id=user_id,
             start_time=start_time,
         )
-        destination = Destination(topic_arn, endpoint_url, timeout, spool_dir, best_effort, dry_run)
         receipt = send_update(update, destination)
     except UpdateJobError as error:
         fail(error)
     report_sent(receipt)
-    if as_json or dry_run:
+    if as_json or destination.dry_run:
         click.echo(json.dumps(receipt.as_json(), indent=2, ensure_ascii=False))
     elif receipt.message_id is not None:
         click.echo(receipt.message_id)
@@ -276,10 +301,7 @@ def warn(text: str) -> None:
 
 
 @cli.command(options_metavar="[OPTIONS] --", context_settings={"allow_interspersed_args": False})
-@click.option("--job-id", required=True, help="The job's id, as the processing server gave it.")
-@click.option("--label", "labels", multiple=True, help="A label to find the job by. Repeatable.")
-@click.option("--inputs", metavar="JSON|@FILE", help="The job's inputs, a JSON object.")
-@click.option("--user-id", help="Who runs the job.")
+@job_options
 @click.option(
     "--outputs-from-stdout",
     is_flag=True,
@@ -303,12 +325,7 @@ def run(
     user_id: str | None,
     outputs_from_stdout: bool,
     heartbeat: float | None,
-    topic_arn: str | None,
-    endpoint_url: str | None,
-    timeout: float,
-    spool_dir: Path | None,
-    best_effort: bool,
-    dry_run: bool,
+    destination: Destination,
     command: tuple[str, ...],
 ) -> None:
     """Run COMMAND between a `running` and a final update of the job.
@@ -335,7 +352,6 @@ def run(
             None if inputs is None else load_json_object(inputs, "--inputs"),
             user_id,
         )
-        destination = Destination(topic_arn, endpoint_url, timeout, spool_dir, best_effort, dry_run)
         status = supervise(
             job,
             Supervision(command, outputs_from_stdout, heartbeat),
