@@ -167,7 +167,8 @@ def ensure_podman() -> None:
     log(f"installing {' '.join(APT_PACKAGES)} with apt-get")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     _run(["apt-get", "update", "-q"], env=env)
-    _run(["apt-get", "install", "-y", "-q", "--no-install-recommends", *APT_PACKAGES], env=env)
+    # As in ../shared/container-notes.md, recommends included: that is the set known to work.
+    _run(["apt-get", "install", "-y", "-q", *APT_PACKAGES], env=env)
     still = [tool for tool in TOOLS if shutil.which(tool) is None]
     if still:
         raise RuntimeError(f"apt-get install did not provide {', '.join(still)}")
