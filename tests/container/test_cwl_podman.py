@@ -1,11 +1,8 @@
 """cwltool --podman runs cwl/update-job.cwl and the example workflow with the built image.
 
 The image is tagged with the name cwl/update-job.cwl's DockerRequirement names, so cwltool
-finds it locally instead of pulling. Inputs are made from the input names (job id, status,
-topic, endpoint, dry run, ...), starting from a job file next to the CWL file when there is
-one. When the tool declares network access, the step publishes for real to moto on the
-host's loopback (cwltool --custom-net=host) and the message must arrive in the queue;
-otherwise it runs as a dry run.
+finds it locally instead of pulling. The steps publish for real to moto on the host's
+loopback (cwltool --custom-net=host), and the updates must arrive in order.
 """
 
 from __future__ import annotations
@@ -23,17 +20,10 @@ from ruamel.yaml import YAML
 from tests.conftest import LocalTopics
 from tests.container import harness
 
-pytestmark = [
-    pytest.mark.container,
-    # decided before any fixture runs, so no image is built while the CWL files are missing
-    pytest.mark.skipif(
-        not harness.CWL_TOOL.is_file(),
-        reason=f"{harness.CWL_TOOL.relative_to(harness.REPO_ROOT)} does not exist yet",
-    ),
-]
+pytestmark = pytest.mark.container
 
 CWL_DIR = harness.REPO_ROOT / "cwl"
-JOB_FILE_SUFFIXES = (".yml", ".yaml", ".json", ".job.yml", ".job.yaml", "-job.yml", "-job.yaml")
+EXAMPLES = CWL_DIR / "examples"
 # Test credentials for moto only; never real ones.
 TEST_AWS_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -48,104 +38,7 @@ def _load(path: Path) -> dict[str, Any]:
     return data
 
 
-def _require_tool() -> dict[str, Any]:
-    if not harness.CWL_TOOL.is_file():
-        pytest.skip(f"{harness.CWL_TOOL.relative_to(harness.REPO_ROOT)} does not exist yet")
-    return _load(harness.CWL_TOOL)
-
-
-def _example_workflow() -> Path:
-    workflows = [
-        path for path in sorted(CWL_DIR.rglob("*.cwl")) if _load(path).get("class") == "Workflow"
-    ]
-    if not workflows:
-        pytest.skip("no example workflow (a CWL file of class Workflow) under cwl/ yet")
-    examples = [path for path in workflows if "example" in str(path.relative_to(CWL_DIR))]
-    return (examples or workflows)[0]
-
-
-def _inputs(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    raw = document.get("inputs") or {}
-    if isinstance(raw, list):
-        return {str(item["id"]).lstrip("#"): dict(item) for item in raw}
-    return {
-        str(key): dict(value) if isinstance(value, dict) else {"type": value}
-        for key, value in raw.items()
-    }
-
-
-def _has_network(document: dict[str, Any]) -> bool:
-    for section in ("requirements", "hints"):
-        entries = document.get(section) or []
-        if isinstance(entries, dict):
-            entries = [{"class": key, **(value or {})} for key, value in entries.items()]
-        for entry in entries:
-            if entry.get("class") == "NetworkAccess" and entry.get("networkAccess") is True:
-                return True
-    return False
-
-
-def _optional(spec: dict[str, Any]) -> bool:
-    kind = spec.get("type")
-    if "default" in spec:
-        return True
-    if isinstance(kind, str):
-        return kind.endswith("?")
-    return isinstance(kind, list) and "null" in kind
-
-
-def _job_file(cwl: Path) -> dict[str, Any]:
-    for suffix in JOB_FILE_SUFFIXES:
-        for folder in (cwl.parent, cwl.parent / "examples"):
-            candidate = folder / (cwl.stem + suffix)
-            if candidate.is_file() and candidate.suffix != ".cwl":
-                return _load(candidate)
-    return {}
-
-
-def _value(name: str, spec: dict[str, Any], job_id: str, topics: LocalTopics) -> Any:
-    key = name.lower().replace("-", "_")
-    kind = spec.get("type")
-    array = (isinstance(kind, str) and kind.rstrip("?").endswith("[]")) or (
-        isinstance(kind, dict) and kind.get("type") == "array"
-    )
-    table: list[tuple[str, Any]] = [
-        ("job_id", job_id),
-        ("jobid", job_id),
-        ("status", "running"),
-        ("topic", topics.standard.topic_arn),
-        ("endpoint", topics.endpoint_url),
-        ("dry", False),
-        ("exit", 0),
-        ("progress", 50),
-        ("label", "cwl"),
-        ("message", "from cwltool --podman"),
-    ]
-    for fragment, value in table:
-        if fragment in key:
-            return [value] if array else value
-    return None
-
-
-def _make_job(
-    cwl: Path, document: dict[str, Any], job_id: str, topics: LocalTopics, *, publish: bool
-) -> dict[str, Any]:
-    job = _job_file(cwl)
-    missing = []
-    for name, spec in _inputs(document).items():
-        value = _value(name, spec, job_id, topics)
-        if "dry" in name.lower():
-            value = not publish
-        if value is not None:
-            job[name] = value
-        elif name not in job and not _optional(spec):
-            missing.append(name)
-    if missing:
-        pytest.fail(f"no test value for required inputs {missing} of {cwl}", pytrace=False)
-    return job
-
-
-def _cwltool(cwl: Path, job: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
+def _cwltool(cwl: Path, job: dict[str, Any], tmp_path: Path) -> subprocess.CompletedProcess[str]:
     job_path = tmp_path / "job.json"
     job_path.write_text(json.dumps(job), encoding="utf-8")
     env = {
@@ -166,45 +59,60 @@ def _cwltool(cwl: Path, job: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
         str(cwl),
         str(job_path),
     ]
-    result = subprocess.run(
+    return subprocess.run(
         command, capture_output=True, text=True, env=env, check=False, timeout=300
     )
-    assert result.returncode == 0, f"cwltool failed:\n{result.stderr[-6000:]}"
-    outputs = json.loads(result.stdout)
-    assert isinstance(outputs, dict)
-    return outputs
 
 
-@pytest.fixture
-def cwl_tool() -> dict[str, Any]:
-    """cwl/update-job.cwl, loaded; skips (before any image is built) while it is missing."""
-    return _require_tool()
+def _example_job(name: str, topics: LocalTopics, job_id: str) -> dict[str, Any]:
+    job = _load(EXAMPLES / name)
+    job.update(job_id=job_id, jobs_data_sns_topic_arn=topics.fifo.topic_arn)
+    job.update(endpoint_url=topics.endpoint_url)
+    return job
 
 
-def test_cwl_hint_names_the_built_image(cwl_tool: dict[str, Any], container_image: str) -> None:
+def test_cwl_hint_names_the_built_image(container_image: str) -> None:
     hint = harness.cwl_hint_image()
     assert hint.endswith(f":{harness.project_version()}"), f"{hint}: not this version's tag"
     assert harness.image_exists(hint)
 
 
-def test_cwltool_runs_update_job_tool(
-    cwl_tool: dict[str, Any], container_image: str, testbed: LocalTopics, tmp_path: Path
+def test_cwltool_runs_the_tool_in_the_image(
+    container_image: str, testbed: LocalTopics, tmp_path: Path
 ) -> None:
-    document = cwl_tool
-    publish = _has_network(document)
-    job = _make_job(harness.CWL_TOOL, document, "cwl-tool-1", testbed, publish=publish)
-    _cwltool(harness.CWL_TOOL, job, tmp_path)
-    if publish:
-        assert [d.message["id"] for d in testbed.standard.receive()] == ["cwl-tool-1"]
+    job = {
+        "job_id": "cwl-tool-1",
+        "status": "running",
+        "labels": ["podman"],
+        "topic_arn": testbed.fifo.topic_arn,
+        "endpoint_url": testbed.endpoint_url,
+    }
+    result = _cwltool(harness.CWL_TOOL, job, tmp_path)
+    assert result.returncode == 0, result.stderr[-6000:]
+    [delivery] = testbed.fifo.receive()
+    assert (delivery.message["id"], delivery.message["status"]) == ("cwl-tool-1", "running")
+    assert delivery.message["labels"] == ["podman"]
 
 
-def test_cwltool_runs_example_workflow(
-    cwl_tool: dict[str, Any], container_image: str, testbed: LocalTopics, tmp_path: Path
+def test_cwltool_runs_the_example_workflow_in_the_image(
+    container_image: str, testbed: LocalTopics, tmp_path: Path
 ) -> None:
-    workflow = _example_workflow()
-    publish = _has_network(cwl_tool)
-    job = _make_job(workflow, _load(workflow), "cwl-workflow-1", testbed, publish=publish)
-    _cwltool(workflow, job, tmp_path)
-    if publish:
-        ids = {d.message["id"] for d in testbed.standard.receive()}
-        assert ids == {"cwl-workflow-1"}, f"messages for {ids}"
+    job = _example_job("granule-summary.job.yml", testbed, "cwl-workflow-1")
+    result = _cwltool(EXAMPLES / "granule-summary.cwl", job, tmp_path)
+    assert result.returncode == 0, result.stderr[-6000:]
+    start, middle, end = (delivery.message for delivery in testbed.fifo.receive())
+    assert (start["status"], "start-time" in start) == ("running", True)
+    assert (middle["status"], middle["progress"]) == ("running", 50)
+    assert (end["status"], end["exit-code"]) == ("succeeded", 0)
+    assert set(end["outputs"]) == {"granules", "summary"}
+    assert {start["id"], middle["id"], end["id"]} == {"cwl-workflow-1"}
+
+
+def test_cwltool_reports_a_failed_stage_in_the_image(
+    container_image: str, testbed: LocalTopics, tmp_path: Path
+) -> None:
+    job = _example_job("granule-summary-fails.job.yml", testbed, "cwl-workflow-2")
+    result = _cwltool(EXAMPLES / "granule-summary.cwl", job, tmp_path)
+    assert result.returncode != 0
+    statuses = [delivery.message["status"] for delivery in testbed.fifo.receive()]
+    assert statuses == ["running", "running", "failed"]
