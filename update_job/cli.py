@@ -376,8 +376,8 @@ def run(
 @click.option(
     "--tool",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="The Update Job CommandLineTool to copy into the wrapper (default: "
-    "cwl/update-job.cwl of update-job's source tree).",
+    help="The Update Job CommandLineTool to copy into the wrapper (default: the one "
+    "installed with update-job, cwl/update-job.cwl).",
 )
 def wrap(workflow: str, output: Path | None, tool: Path | None) -> None:
     """Write a CWL workflow that runs WORKFLOW.cwl between a start and an end update.

@@ -22,10 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from update_job.errors import UpdateJobError
+from update_job.errors import InvalidUpdate
 
 MISSING_CWL_UTILS = "update-job wrap needs cwl-utils: pip install 'update-job[cwl]'"
-# Where the tool is in a source checkout of update-job.
 # cwl/update-job.cwl, shipped in the package (update_job/update-job.cwl links to it).
 DEFAULT_TOOL = Path(__file__).resolve().parent / "update-job.cwl"
 TOOL_ID = "update-job"
@@ -62,10 +61,8 @@ TOOL_NEEDS = ("job_id", "status", "exit_code", "topic_arn")
 DOC_WIDTH = 88
 
 
-class CannotWrap(UpdateJobError):
+class CannotWrap(InvalidUpdate):
     """The workflow or the tool cannot be read, or not wrapped: nothing was written."""
-
-    exit_code = 2
 
 
 @dataclass(frozen=True)
