@@ -154,3 +154,10 @@ def test_no_traceback_from_the_installed_command(update_job: RunCommand) -> None
         "update-job: error: invalid status: unknown status 'nope': use one of submitted, "
         "running, succeeded, failed"
     ]
+
+
+def test_no_arguments_shows_the_help(update_job: RunCommand) -> None:
+    result = update_job()
+    assert result.returncode == 2
+    assert result.stderr.startswith("Usage: update-job [OPTIONS] COMMAND [ARGS]...\n")
+    assert "  publish  Publish one update of a job" in result.stderr

@@ -57,6 +57,10 @@ class DefaultCommandGroup(click.Group):
     ) -> NoReturn:
         try:
             result = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.exceptions.NoArgsIsHelpError as error:
+            # Nothing asked: the help itself, as it is, rather than as an error line.
+            click.echo(error.format_message(), err=True)
+            sys.exit(error.exit_code)
         except click.ClickException as error:
             message = " ".join(error.format_message().split())
             if isinstance(error, click.UsageError) and error.ctx is not None:
