@@ -155,6 +155,10 @@ def apply_options(options: list[Callable[[Any], Any]], command: Command) -> Comm
     return command
 
 
+def warn(text: str) -> None:
+    click.echo(f"update-job: warning: {text}", err=True)
+
+
 def report_sent(receipt: Receipt) -> None:
     """The log line on stderr: what was published, or the warning that it was not."""
     if receipt.message_id is not None:
@@ -165,7 +169,7 @@ def report_sent(receipt: Receipt) -> None:
             err=True,
         )
     elif receipt.problem is not None:
-        click.echo(f"update-job: warning: not delivered: {receipt.problem}", err=True)
+        warn(f"not delivered: {receipt.problem}")
 
 
 def process_exit_status(exit_code: int) -> int:
@@ -298,10 +302,6 @@ def report_run_update(receipt: Receipt) -> None:
         click.echo(f"update-job: dry run, would publish {receipt.params['Message']}", err=True)
     else:
         report_sent(receipt)
-
-
-def warn(text: str) -> None:
-    click.echo(f"update-job: warning: {text}", err=True)
 
 
 @cli.command(options_metavar="[OPTIONS] --", context_settings={"allow_interspersed_args": False})

@@ -60,11 +60,13 @@ def status_for_exit_code(exit_code: int) -> Status:
     return Status.SUCCEEDED if exit_code == 0 else Status.FAILED
 
 
+def is_now(value: object) -> bool:
+    return isinstance(value, str) and value.strip().lower() == "now"
+
+
 def parse_timestamp(value: object) -> object:
     """`now`, or anything pydantic parses as a datetime (left to it)."""
-    if isinstance(value, str) and value.strip().lower() == "now":
-        return datetime.now(UTC)
-    return value
+    return datetime.now(UTC) if is_now(value) else value
 
 
 def as_utc(value: datetime) -> datetime:
@@ -184,7 +186,7 @@ def make_update(
         raise InvalidUpdate("no status: give --status or --exit-code")
     updated = datetime.now(UTC)
     document: dict[str, Any] = {name: value for name, value in fields.items() if value is not None}
-    if parse_timestamp(document.get("start_time")) is not document.get("start_time"):
+    if is_now(document.get("start_time")):
         document["start_time"] = updated  # `now` is the moment of this update, to the ms
     document.update(id=job_id, updated=updated, exit_code=exit_code)
     try:

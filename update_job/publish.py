@@ -173,6 +173,9 @@ def describe_client_error(error: Any, topic: Topic) -> str:
     return f"SNS refused the update ({code}): {text}"
 
 
+TERMINATING_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
 @contextmanager
 def signals_interrupt_delivery() -> Iterator[None]:
     """SIGTERM or SIGINT while delivering raises DeliveryFailed (exit 128 + signal), so the
@@ -189,6 +192,3 @@ def signals_interrupt_delivery() -> Iterator[None]:
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-
-
-TERMINATING_SIGNALS = (signal.SIGTERM, signal.SIGINT)
