@@ -24,8 +24,8 @@ BAD_INPUTS: list[tuple[tuple[str, ...], str]] = [
     (("--job-id", "job-1", "--exit-code", "three"), "'three' is not a valid integer"),
     ((*RUNNING, "--inputs", '{"a":'), "--inputs: not valid JSON (Expecting value at line 1"),
     ((*RUNNING, "--inputs", "[1, 2]"), "--inputs must be a JSON object, not an array"),
-    ((*RUNNING, "--outputs", '"text"'), "--outputs must be a JSON object, not a string"),
-    ((*RUNNING, "--outputs", "null"), "--outputs must be a JSON object, not null"),
+    ((*RUNNING, "--outputs", '"text"'), "--outputs: a string; expected a JSON object"),
+    ((*RUNNING, "--outputs", "null"), "--outputs: null; expected a JSON object"),
     ((*RUNNING, "--inputs", '{"a": NaN}'), "--inputs: NaN is not valid JSON"),
     ((*RUNNING, "--outputs", "@/no/such/file.json"), "--outputs: cannot read /no/such/file.json"),
     ((*RUNNING, "--inputs", "@/"), "--inputs: cannot read /: Is a directory"),
@@ -152,7 +152,8 @@ def test_no_traceback_from_the_installed_command(update_job: RunCommand) -> None
     assert result.returncode == 2
     assert result.stderr.splitlines() == [
         "update-job: error: invalid status: unknown status 'nope': use one of submitted, "
-        "running, succeeded, failed"
+        "running, succeeded, failed (a deployment adds its own with --extra-statuses or "
+        "UPDATE_JOB_EXTRA_STATUSES)"
     ]
 
 

@@ -13,11 +13,18 @@ import click
 
 from update_job import __version__
 from update_job.errors import UpdateJobError
-from update_job.message import STATUS_WORDS, json_schema, make_update
+from update_job.message import (
+    STATUS_WORDS,
+    Status,
+    UnknownStatus,
+    json_schema,
+    make_update,
+    parse_extra_statuses,
+)
 from update_job.publish import DEFAULT_TIMEOUT
 from update_job.sender import Destination, Receipt, send_update
 from update_job.spool import replay
-from update_job.values import cwl_locations, load_json_object
+from update_job.values import job_inputs, job_outputs
 
 Command = TypeVar("Command", bound=Callable[..., Any])
 
@@ -149,6 +156,26 @@ def job_options(command: Command) -> Command:
     return apply_options(options, command)
 
 
+def status_words(_: click.Context, __: click.Parameter, value: str) -> frozenset[str]:
+    """A deployment's own status words, comma-separated."""
+    try:
+        return parse_extra_statuses(value)
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from None
+
+
+extra_statuses_option = click.option(
+    "--extra-statuses",
+    metavar="WORD,...",
+    default="",
+    callback=status_words,
+    envvar="UPDATE_JOB_EXTRA_STATUSES",
+    show_envvar=True,
+    help="Statuses this deployment adds to submitted, running, succeeded and failed, "
+    "comma-separated (e.g. dismissed,paused); published lowercase.",
+)
+
+
 def apply_options(options: list[Callable[[Any], Any]], command: Command) -> Command:
     for option in reversed(options):
         command = option(command)
@@ -172,6 +199,15 @@ def report_sent(receipt: Receipt) -> None:
         warn(f"not delivered: {receipt.problem}")
 
 
+# What `submitted` does in the jobs database: its consumer indexes it, where it merges every
+# other status into the document it has.
+SUBMITTED_REPLACES = (
+    "status submitted makes the jobs database replace the job's whole document with this "
+    "update: the inputs and labels the processing server stored are lost unless it carries "
+    "them (a workflow step reports running, succeeded or failed)"
+)
+
+
 def process_exit_status(exit_code: int) -> int:
     """The status to exit with for a step's exit code: a process cannot exit with a negative
     code (a signal) or one over 255 (which would wrap, 256 to success), so those exit 1."""
@@ -193,8 +229,11 @@ def cli() -> None:
 @click.option(
     "--status",
     metavar="STATUS",
-    help=f"One of {STATUS_WORDS} (any case; OGC's accepted and successful too).",
+    help=f"One of {STATUS_WORDS}, or of --extra-statuses (any case; OGC's accepted and "
+    "successful too). A final status sets a final --message unless given, and progress 100 "
+    "on success.",
 )
+@extra_statuses_option
 @click.option(
     "--exit-code",
     type=int,
@@ -204,8 +243,9 @@ def cli() -> None:
 @click.option(
     "--outputs",
     metavar="JSON|@FILE",
-    help="The job's outputs, a JSON object; a CWL output object's File and Directory "
-    "values become their location URLs.",
+    help="The job's outputs: a JSON object (a CWL output object's File and Directory values "
+    "become their location URLs), or a CWL File or Directory object or an array of them "
+    "(each becomes basename: location URL).",
 )
 @click.option("--message", help="A note on the job's state, for people.")
 @click.option("--progress", metavar="0..100", help="Percent done.")
@@ -222,6 +262,7 @@ def publish(
     inputs: str | None,
     user_id: str | None,
     status: str | None,
+    extra_statuses: frozenset[str],
     exit_code: int | None,
     outputs: str | None,
     message: str | None,
@@ -241,17 +282,25 @@ def publish(
             job_id,
             status,
             exit_code,
-            inputs=None if inputs is None else load_json_object(inputs, "--inputs"),
-            outputs=None
-            if outputs is None
-            else cwl_locations(load_json_object(outputs, "--outputs")),
+            extra_statuses,
+            inputs=None if inputs is None else job_inputs(inputs, "--inputs"),
+            outputs=None if outputs is None else job_outputs(outputs, "--outputs"),
             labels=list(labels),
             message=message,
             progress=progress,
             user_id=user_id,
             start_time=start_time,
         )
+        if update.status == Status.SUBMITTED:
+            warn(SUBMITTED_REPLACES)
         receipt = send_update(update, destination)
+    except UnknownStatus as error:
+        fail(
+            UnknownStatus(
+                f"{error} (a deployment adds its own with --extra-statuses or "
+                "UPDATE_JOB_EXTRA_STATUSES)"
+            )
+        )
     except UpdateJobError as error:
         fail(error)
     report_sent(receipt)
@@ -353,7 +402,7 @@ def run(
         job = Job(
             job_id,
             labels,
-            None if inputs is None else load_json_object(inputs, "--inputs"),
+            None if inputs is None else job_inputs(inputs, "--inputs"),
             user_id,
         )
         status = supervise(
@@ -406,9 +455,10 @@ def wrap(workflow: str, output: Path | None, tool: Path | None) -> None:
 
 
 @cli.command()
-def schema() -> None:
+@extra_statuses_option
+def schema(extra_statuses: frozenset[str]) -> None:
     """Print the update message's JSON Schema: the contract for consumers."""
-    click.echo(json.dumps(json_schema(), indent=2))
+    click.echo(json.dumps(json_schema(extra_statuses), indent=2))
 
 
 def main() -> NoReturn:

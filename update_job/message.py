@@ -19,6 +19,7 @@ from pydantic import (
     Field,
     PlainSerializer,
     ValidationError,
+    ValidationInfo,
     WithJsonSchema,
     field_validator,
 )
@@ -36,28 +37,69 @@ class Status(enum.StrEnum):
 # OGC API - Processes names for the same states, as the processing server reports them.
 STATUS_ALIASES = {"accepted": Status.SUBMITTED, "successful": Status.SUCCEEDED}
 FINAL_STATUSES = frozenset({Status.SUCCEEDED, Status.FAILED})
+STATUS_VALUES = frozenset(status.value for status in Status)
 STATUS_WORDS = ", ".join(status.value for status in Status)
+# A status the consumer stores as it is: lowercase words, as the four are (`dismissed`,
+# `paused`, `stage-in`, ...), short enough to read at a glance.
+STATUS_WORD = re.compile(r"[a-z][a-z0-9_-]{0,63}")
+# The name of the pydantic validation context entry that holds a deployment's own statuses.
+EXTRA_STATUSES = "extra_statuses"
+
 
 # The consumer uses the job id as the Elasticsearch document id, which is capped at 512 bytes.
 MAX_JOB_ID_BYTES = 512
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
-def parse_status(value: object) -> Status:
-    """A status word in any case, or an OGC alias, as the lowercase status consumers expect."""
-    if isinstance(value, Status):
-        return value
+class UnknownStatus(InvalidUpdate):
+    """A status word outside the vocabulary: a typo, or a word the deployment did not add."""
+
+
+def parse_extra_statuses(text: str | None) -> frozenset[str]:
+    """A deployment's own status words, comma-separated in any case, as lowercase words.
+    The four and OGC's aliases already have their meaning: naming them again is an error
+    for the aliases (they publish as the status they stand for), and no-op for the four."""
+    words = frozenset(word.strip().lower() for word in (text or "").split(",") if word.strip())
+    for word in sorted(words):
+        if word in STATUS_ALIASES:
+            raise ValueError(
+                f"{word!r} is OGC's name for {STATUS_ALIASES[word].value}, and published as that"
+            )
+        if not STATUS_WORD.fullmatch(word):
+            raise ValueError(
+                f"{word!r} is not a status word: a lowercase letter, then up to 63 letters, "
+                "digits, - or _"
+            )
+    return words - STATUS_VALUES
+
+
+def parse_status(value: object, extra: frozenset[str] = frozenset()) -> str:
+    """A status word in any case, or an OGC alias, as the lowercase status consumers expect:
+    one of the four, or one of the deployment's `extra` words."""
     word = str(value).strip().lower()
     if word in STATUS_ALIASES:
-        return STATUS_ALIASES[word]
-    try:
-        return Status(word)
-    except ValueError:
-        raise ValueError(f"unknown status {value!r}: use one of {STATUS_WORDS}") from None
+        return STATUS_ALIASES[word].value
+    if word in STATUS_VALUES or word in extra:
+        return word
+    known = ", ".join([STATUS_WORDS, *sorted(extra)])
+    raise ValueError(f"unknown status {value!r}: use one of {known}")
+
+
+def validate_status(value: object, info: ValidationInfo) -> str:
+    context = info.context if isinstance(info.context, dict) else {}
+    return parse_status(value, frozenset(context.get(EXTRA_STATUSES, ())))
 
 
 def status_for_exit_code(exit_code: int) -> Status:
     return Status.SUCCEEDED if exit_code == 0 else Status.FAILED
+
+
+def final_message(status: str, exit_code: int | None) -> str:
+    """The note a final update leaves when none is given: it replaces the last one, which
+    the consumer would otherwise keep ("stage 1 of 2 done") on a finished job."""
+    if status == Status.FAILED and exit_code:
+        return f"failed with exit code {exit_code}"
+    return str(status)
 
 
 def is_now(value: object) -> bool:
@@ -116,8 +158,11 @@ class JobUpdate(BaseModel):
     )
 
     id: str = Field(description="The job's id, as the processing server returned it.")
-    status: Annotated[Status, BeforeValidator(parse_status)] = Field(
-        description="The job's status: submitted, running, succeeded or failed."
+    status: Annotated[str, BeforeValidator(validate_status), WithJsonSchema({"type": "string"})] = (
+        Field(
+            description="The job's status: submitted, running, succeeded or failed, or a word "
+            "the deployment added."
+        )
     )
     inputs: dict[str, Any] | None = Field(None, description="The job's inputs.")
     outputs: dict[str, Any] | None = Field(
@@ -178,10 +223,14 @@ def make_update(
     job_id: str,
     status: str | None = None,
     exit_code: int | None = None,
+    extra_statuses: frozenset[str] = frozenset(),
     **fields: Any,
 ) -> JobUpdate:
-    """A new update, stamped now. The status comes from `exit_code` when not given;
-    a final status also stamps `stop-time`. Other fields use the wire names' snake case."""
+    """A new update, stamped now. The status comes from `exit_code` when not given (one of
+    `extra_statuses`, the deployment's own words, as well as the four). A final status
+    stamps `stop-time` and, unless given, a final `message` and, on success, `progress`
+    100: the consumer merges updates, so the finished document would otherwise keep the
+    last ones. Other fields use the wire names' snake case."""
     if status is None and exit_code is None:
         raise InvalidUpdate("no status: give --status or --exit-code")
     updated = datetime.now(UTC)
@@ -191,17 +240,34 @@ def make_update(
     document.update(id=job_id, updated=updated, exit_code=exit_code)
     try:
         document["status"] = (
-            parse_status(status) if status is not None else status_for_exit_code(exit_code or 0)
+            parse_status(status, extra_statuses)
+            if status is not None
+            else status_for_exit_code(exit_code or 0).value
         )
     except ValueError as error:
-        raise InvalidUpdate(f"invalid status: {error}") from None
+        raise UnknownStatus(f"invalid status: {error}") from None
     if document["status"] in FINAL_STATUSES:
         document.setdefault("stop_time", updated)
+        document.setdefault("message", final_message(document["status"], exit_code))
+        if document["status"] == Status.SUCCEEDED:
+            document.setdefault("progress", 100)
     try:
-        return JobUpdate.model_validate(document)
+        return JobUpdate.model_validate(document, context={EXTRA_STATUSES: extra_statuses})
     except ValidationError as error:
         raise InvalidUpdate(describe(error)) from None
 
 
-def json_schema() -> dict[str, Any]:
-    return JobUpdate.model_json_schema(mode="serialization")
+def json_schema(extra_statuses: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """The message's JSON Schema; its statuses are the four and the deployment's own."""
+    schema = JobUpdate.model_json_schema(mode="serialization")
+    status = schema["properties"]["status"]
+    schema["properties"]["status"] = {
+        "$ref": "#/$defs/Status",
+        "description": status["description"],
+    }
+    schema.setdefault("$defs", {})["Status"] = {
+        "title": "Status",
+        "type": "string",
+        "enum": [*(status.value for status in Status), *sorted(extra_statuses)],
+    }
+    return schema

@@ -58,7 +58,7 @@ def publish_params(update: JobUpdate, topic: Topic | None) -> dict[str, Any]:
     params["Message"] = body
     params["MessageAttributes"] = {
         "job_id": {"DataType": "String", "StringValue": update.id},
-        "status": {"DataType": "String", "StringValue": update.status.value},
+        "status": {"DataType": "String", "StringValue": update.status},
     }
     if topic is not None and topic.fifo:
         if not GROUP_ID.fullmatch(update.id):

@@ -22,8 +22,8 @@ def reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
-def load_json_object(value: str, option: str) -> dict[str, Any]:
-    """The JSON object an option names; InvalidUpdate, in one line, for anything else."""
+def load_json(value: str, option: str) -> Any:
+    """The JSON value an option names; InvalidUpdate, in one line, if there is none."""
     text = value
     if value.startswith("@"):
         path = value[1:]
@@ -44,10 +44,95 @@ def load_json_object(value: str, option: str) -> dict[str, Any]:
         ) from None
     except (ValueError, RecursionError) as error:
         raise InvalidUpdate(f"{option}: {error}") from None
+    return parsed
+
+
+def load_json_object(value: str, option: str) -> dict[str, Any]:
+    """The JSON object an option names; InvalidUpdate, in one line, for anything else."""
+    parsed = load_json(value, option)
     if not isinstance(parsed, dict):
         kind = JSON_TYPES.get(type(parsed), "null")
         raise InvalidUpdate(f"{option} must be a JSON object, not {kind}")
     return parsed
+
+
+CWL_CLASSES = ("File", "Directory")
+OUTPUTS_EXPECTED = "expected a JSON object, a CWL File or Directory object, or an array of them"
+
+
+def is_cwl_object(value: Any) -> bool:
+    return isinstance(value, dict) and value.get("class") in CWL_CLASSES
+
+
+def describe_value(value: Any) -> str:
+    """What a user gave, in their words: `a CWL File object`, `an array of numbers`, ..."""
+    if is_cwl_object(value):
+        return f"a CWL {value['class']} object"
+    if isinstance(value, dict):
+        return "a JSON object"
+    if isinstance(value, list):
+        kinds = sorted({describe_value(item) for item in value})
+        return "an empty array" if not kinds else f"an array holding {' and '.join(kinds)}"
+    return JSON_TYPES.get(type(value), "null")
+
+
+def job_inputs(value: str, option: str) -> dict[str, Any]:
+    """The job's inputs, kept as given (a Directory stays an object, as the job request
+    carried it): a JSON object of them by name."""
+    inputs = load_json_object(value, option)
+    if is_cwl_object(inputs):
+        raise InvalidUpdate(
+            f"{option}: {describe_value(inputs)}; expected a JSON object of the job's "
+            "inputs by name"
+        )
+    return inputs
+
+
+def job_outputs(value: str, option: str) -> dict[str, Any]:
+    """The job's outputs, each File and Directory as its location URL: from an object of
+    them by name (a CWL output object), or from a single File or Directory object or an
+    array of them (what a workflow hands on after JSON.stringify), named by basename. A
+    JSON string holding any of these is read too."""
+    outputs = load_json(value, option)
+    if isinstance(outputs, str):
+        try:
+            outputs = json.loads(outputs, parse_constant=reject_constant)
+        except (ValueError, RecursionError):
+            raise InvalidUpdate(f"{option}: a string; {OUTPUTS_EXPECTED}") from None
+    if is_cwl_object(outputs):
+        outputs = [outputs]
+    if isinstance(outputs, list):
+        if not all(map(is_cwl_object, outputs)):
+            raise InvalidUpdate(f"{option}: {describe_value(outputs)}; {OUTPUTS_EXPECTED}")
+        by_basename: dict[str, Any] = {}
+        for item in outputs:
+            name, location = basename(item), cwl_locations(item)
+            if not isinstance(location, str) or not name:
+                raise InvalidUpdate(
+                    f"{option}: {describe_value(item)} with no location or path; {OUTPUTS_EXPECTED}"
+                )
+            if name in by_basename:
+                raise InvalidUpdate(
+                    f"{option}: two {item['class']} objects named {name!r}; give an object "
+                    "that names each output"
+                )
+            by_basename[name] = location
+        return by_basename
+    if not isinstance(outputs, dict):
+        raise InvalidUpdate(f"{option}: {describe_value(outputs)}; {OUTPUTS_EXPECTED}")
+    located: dict[str, Any] = cwl_locations(outputs)
+    return located
+
+
+def basename(cwl_object: dict[str, Any]) -> str:
+    """A File's or Directory's basename: its own, else the last part of its location."""
+    name = cwl_object.get("basename")
+    if isinstance(name, str) and name:
+        return name
+    location = cwl_object.get("location") or cwl_object.get("path")
+    if not isinstance(location, str):
+        return ""
+    return location.rstrip("/").rsplit("/", 1)[-1]
 
 
 def cwl_locations(value: Any) -> Any:

@@ -1,0 +1,135 @@
+"""What a user sees in the jobs database: the document the consumer builds by applying the
+updates it receives, in order, to the one the processing server stored."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from click.testing import Result
+
+from tests.conftest import TESTS, LocalTopics, RunCommand
+from tests.consumer import MissingDocument, document_after
+from tests.localaws import Subscription
+
+Invoke = Callable[..., Result]
+
+
+def stored_by_the_processing_server(job_id: str) -> dict[str, Any]:
+    submitted: dict[str, Any] = json.loads((TESTS / "messages" / "submitted.json").read_text())
+    return {**submitted, "id": job_id}
+
+
+def send(invoke: Invoke, topic: Subscription, *args: str) -> Result:
+    return invoke(*args, "--topic-arn", topic.topic_arn, "--endpoint-url", topic.endpoint_url)
+
+
+def a_workflows_updates(invoke: Invoke, topic: Subscription, job_id: str) -> None:
+    """The example workflow's start and middle updates."""
+    for args in (
+        ("--status", "running", "--start-time", "now", "--inputs", '{"granule_count": 3}'),
+        ("--status", "running", "--progress", "50", "--message", "stage 1 of 2 done"),
+    ):
+        assert send(invoke, topic, "--job-id", job_id, *args).exit_code == 0
+
+
+def test_a_succeeded_job_shows_100_and_a_final_message(
+    testbed: LocalTopics, invoke: Invoke
+) -> None:
+    a_workflows_updates(invoke, testbed.fifo, "doc-success")
+    result = send(
+        invoke, testbed.fifo, "--job-id", "doc-success", "--exit-code", "0",
+        "--outputs", '{"summary": {"class": "File", "location": "s3://b/summary.json"}}',
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    messages = [delivery.message for delivery in testbed.fifo.receive()]
+    assert [m["status"] for m in messages] == ["running", "running", "succeeded"]
+    document = document_after(messages, stored_by_the_processing_server("doc-success"))
+    assert document is not None
+    assert document["status"] == "succeeded"
+    assert document["progress"] == 100
+    assert document["message"] == "succeeded"
+    assert document["outputs"] == {"summary": "s3://b/summary.json"}
+    # What the processing server stored is still there, merged with the start update's.
+    assert document["labels"] == ["re-processing-3", "release23.3", "08-08-23"]
+    assert document["inputs"]["input_collection_id"] == "SNDR_SNPP_ATMS_L1A___1"
+    assert document["inputs"]["granule_count"] == 3
+    assert {"start-time", "stop-time"} <= set(document)
+
+
+def test_a_failed_job_says_its_exit_code_and_keeps_its_progress(
+    testbed: LocalTopics, invoke: Invoke
+) -> None:
+    a_workflows_updates(invoke, testbed.standard, "doc-failure")
+    result = send(invoke, testbed.standard, "--job-id", "doc-failure", "--exit-code", "3")
+    assert result.exit_code == 3
+    messages = [delivery.message for delivery in testbed.standard.receive()]
+    document = document_after(messages, stored_by_the_processing_server("doc-failure"))
+    assert document is not None
+    assert (document["status"], document["message"]) == ("failed", "failed with exit code 3")
+    assert document["progress"] == 50  # how far it got
+    assert document["exit-code"] == 3
+
+
+def test_a_final_update_with_its_own_message_keeps_it(testbed: LocalTopics, invoke: Invoke) -> None:
+    result = send(
+        invoke, testbed.standard, "--job-id", "doc-own", "--status", "succeeded",
+        "--message", "12 granules published",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    [delivery] = testbed.standard.receive()
+    assert delivery.message["message"] == "12 granules published"
+    assert delivery.message["progress"] == 100
+
+
+@pytest.mark.parametrize("word", ["submitted", "Accepted"])
+def test_submitted_from_a_step_warns_that_it_replaces_the_document(
+    testbed: LocalTopics, invoke: Invoke, word: str
+) -> None:
+    result = send(invoke, testbed.standard, "--job-id", "doc-replaced", "--status", word)
+    assert result.exit_code == 0, result.stderr
+    assert "warning: status submitted makes the jobs database replace the job's whole" in (
+        result.stderr
+    )
+    [delivery] = testbed.standard.receive()
+    assert delivery.message["status"] == "submitted"
+    # What the warning is about: the stored inputs and labels are gone.
+    document = document_after([delivery.message], stored_by_the_processing_server("doc-replaced"))
+    assert document is not None
+    assert "inputs" not in document
+    assert "labels" not in document
+
+
+def test_other_statuses_do_not_warn(testbed: LocalTopics, invoke: Invoke) -> None:
+    result = send(invoke, testbed.standard, "--job-id", "doc-quiet", "--status", "running")
+    assert "warning" not in result.stderr
+    testbed.standard.receive()
+
+
+def test_an_update_for_a_job_the_consumer_never_saw_fails_there() -> None:
+    # What operators must know: without the processing server's `submitted`, updates fail.
+    with pytest.raises(MissingDocument):
+        document_after([{"id": "j", "status": "running"}])
+
+
+def test_a_deployments_own_status_through_the_environment(
+    testbed: LocalTopics, update_job: RunCommand
+) -> None:
+    env = {**os.environ, "UPDATE_JOB_EXTRA_STATUSES": "Dismissed,paused"}
+    topic = testbed.fifo
+    args = ("--job-id", "doc-dismissed", "--topic-arn", topic.topic_arn, "--endpoint-url")
+    args += (topic.endpoint_url,)
+    assert update_job(*args, "--status", "DISMISSED", env=env).returncode == 0
+    refused = update_job(*args, "--status", "dismissed")  # not without the deployment's words
+    assert refused.returncode == 2
+    assert "unknown status 'dismissed'" in refused.stderr
+    assert "--extra-statuses or UPDATE_JOB_EXTRA_STATUSES" in refused.stderr
+    typo = update_job(*args, "--status", "dismised", env=env)
+    assert typo.returncode == 2
+    assert "use one of submitted, running, succeeded, failed, dismissed, paused" in typo.stderr
+    assert topic.statuses() == ["dismissed"]
+    schema = json.loads(update_job("schema", env=env).stdout)
+    assert "dismissed" in schema["$defs"]["Status"]["enum"]

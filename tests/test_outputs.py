@@ -1,0 +1,107 @@
+"""--outputs takes what CWL gives: a CWL output object, a File or Directory object (as such,
+or as the JSON string a workflow makes of it), or an array of them; --inputs stays as given."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from click.testing import Result
+
+from tests.conftest import LocalTopics
+
+Invoke = Callable[..., Result]
+
+REPORT = {
+    "class": "File",
+    "location": "file:///data/out/report.txt",
+    "path": "/data/out/report.txt",
+    "basename": "report.txt",
+    "size": 12,
+}
+STAGE = {"class": "Directory", "location": "s3://bucket/run-42/stage"}
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        (REPORT, {"report.txt": "file:///data/out/report.txt"}),
+        (STAGE, {"stage": "s3://bucket/run-42/stage"}),
+        (json.dumps(REPORT), {"report.txt": "file:///data/out/report.txt"}),
+        (
+            [REPORT, {"class": "File", "location": "s3://bucket/g1.nc"}],
+            {"report.txt": "file:///data/out/report.txt", "g1.nc": "s3://bucket/g1.nc"},
+        ),
+        ({"report": REPORT, "count": 2}, {"report": "file:///data/out/report.txt", "count": 2}),
+        ([], {}),
+    ],
+    ids=["file", "directory", "json-string", "array", "output-object", "empty-array"],
+)
+def test_outputs_arrive_as_urls(
+    testbed: LocalTopics, invoke: Invoke, given: Any, expected: dict[str, Any]
+) -> None:
+    result = invoke(
+        "--job-id", "outputs-1", "--exit-code", "0", "--outputs", json.dumps(given),
+        "--topic-arn", testbed.fifo.topic_arn, "--endpoint-url", testbed.endpoint_url,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    [delivery] = testbed.fifo.receive()
+    assert delivery.message["outputs"] == expected
+
+
+def test_inputs_stay_as_given(testbed: LocalTopics, invoke: Invoke) -> None:
+    # As the jobs database's own example keeps them: a Directory stays an object.
+    inputs = {"static_dir": {"class": "Directory", "path": "/tmp/STATIC"}, "count": 2}
+    result = invoke(
+        "--job-id", "inputs-1", "--status", "running", "--inputs", json.dumps(inputs),
+        "--outputs", json.dumps({"static_dir": inputs["static_dir"]}),
+        "--topic-arn", testbed.standard.topic_arn, "--endpoint-url", testbed.endpoint_url,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    [delivery] = testbed.standard.receive()
+    assert delivery.message["inputs"] == inputs
+    assert delivery.message["outputs"] == {"static_dir": "/tmp/STATIC"}
+
+
+@pytest.mark.parametrize(
+    ("option", "given", "error"),
+    [
+        ("--outputs", '"text"', "--outputs: a string; expected a JSON object, a CWL File"),
+        ("--outputs", "null", "--outputs: null; expected"),
+        ("--outputs", "[1, 2]", "--outputs: an array holding a number; expected"),
+        (
+            "--outputs",
+            json.dumps([REPORT, {"a": 1}]),
+            "--outputs: an array holding a CWL File object and a JSON object; expected",
+        ),
+        (
+            "--outputs",
+            '{"class": "File", "contents": "x"}',
+            "--outputs: a CWL File object with no location or path; expected",
+        ),
+        (
+            "--outputs",
+            json.dumps([REPORT, REPORT]),
+            "--outputs: two File objects named 'report.txt'",
+        ),
+        (
+            "--inputs",
+            json.dumps(REPORT),
+            "--inputs: a CWL File object; expected a JSON object of the job's inputs",
+        ),
+    ],
+)
+def test_what_is_refused_is_named_as_given(
+    testbed: LocalTopics, invoke: Invoke, option: str, given: str, error: str
+) -> None:
+    result = invoke(
+        "--job-id", "outputs-bad", "--exit-code", "0", option, given,
+        "--topic-arn", testbed.standard.topic_arn, "--endpoint-url", testbed.endpoint_url,
+    )  # fmt: skip
+    assert result.exit_code == 2
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"update-job: error: {error}"), line
+    assert "dictionary" not in line
+    assert testbed.standard.receive() == []
