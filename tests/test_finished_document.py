@@ -120,8 +120,8 @@ def test_a_deployments_own_status_through_the_environment(
 ) -> None:
     env = {**os.environ, "UPDATE_JOB_EXTRA_STATUSES": "Dismissed,paused"}
     topic = testbed.fifo
-    args = ("--job-id", "doc-dismissed", "--topic-arn", topic.topic_arn, "--endpoint-url")
-    args += (topic.endpoint_url,)
+    args = ["--job-id", "doc-dismissed", "--topic-arn", topic.topic_arn]
+    args += ["--endpoint-url", topic.endpoint_url]
     assert update_job(*args, "--status", "DISMISSED", env=env).returncode == 0
     refused = update_job(*args, "--status", "dismissed")  # not without the deployment's words
     assert refused.returncode == 2
