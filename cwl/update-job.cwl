@@ -72,12 +72,23 @@ inputs:
       - type: enum
         name: JobStatus
         symbols: [submitted, running, succeeded, failed]
+      # Any case, OGC's aliases, or a word of `extra_statuses`: update-job checks it.
+      - string
     label: Status
     doc: |
       The job's status. Leave it out on the end update and give `exit_code` instead:
       the status is then succeeded for 0, failed otherwise.
     inputBinding:
       prefix: --status
+  extra_statuses:
+    type: string[]?
+    label: Extra statuses
+    doc: |
+      Status words this deployment adds to the four (e.g. dismissed), published
+      lowercase; any other status is refused.
+    inputBinding:
+      prefix: --extra-statuses
+      itemSeparator: ","
   exit_code:
     type: int?
     label: Exit code

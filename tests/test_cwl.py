@@ -104,6 +104,7 @@ def test_there_are_the_tool_the_workflow_and_its_two_stages() -> None:
     classes = {path.relative_to(CWL).as_posix(): load(path)["class"] for path in CWL_FILES}
     assert classes == {
         "update-job.cwl": "CommandLineTool",
+        "compat/publish-job-status.cwl": "CommandLineTool",
         "examples/granule-summary.cwl": "Workflow",
         "examples/make-granules.cwl": "CommandLineTool",
         "examples/summarise.cwl": "CommandLineTool",
@@ -149,12 +150,15 @@ def test_tool_inputs_mirror_the_command_options() -> None:
     assert set(inputs) == {
         "job_id", "status", "exit_code", "labels", "inputs", "outputs", "message",
         "progress", "user_id", "start_time", "topic_arn", "endpoint_url", "aws_region",
-        "dry_run", "after",
+        "dry_run", "after", "extra_statuses",
     }  # fmt: skip
     for name, spec in inputs.items():
         assert spec.get("label") and spec.get("doc"), f"{name}: no label or doc"
-    [status_enum] = [kind for kind in inputs["status"]["type"] if kind != "null"]
+    # The four as an enum, and any other word for update-job to check against extra_statuses.
+    assert inputs["status"]["type"][0] == "null"
+    [status_enum] = [kind for kind in inputs["status"]["type"] if isinstance(kind, dict)]
     assert status_enum["symbols"] == [status.value for status in Status]
+    assert "string" in inputs["status"]["type"]
     # Credentials never come from inputs.
     assert not [name for name in inputs if "key" in name or "secret" in name]
 

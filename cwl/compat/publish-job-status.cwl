@@ -1,0 +1,106 @@
+#!/usr/bin/env cwl-runner
+cwlVersion: v1.2
+class: CommandLineTool
+id: publish-job-status
+label: Publish job status (Unity SPS interface)
+doc: |
+  A drop-in for Unity SPS's publish_job_status.cwl: the same inputs and outputs, running
+  update-job. A Unity workflow switches to it by changing only its steps' `run:`.
+
+  - `job_status`: submitted, running, succeeded or failed in any case, OGC's accepted and
+    successful too, or a word of `extra_statuses`; anything else fails the step (exit 2),
+    publishing nothing. A final status sets a final message, and progress 100 on success.
+    A workflow step should not send submitted: the jobs database replaces the whole
+    document for it (update-job warns in `errors`).
+  - `job_inputs`: a JSON object of the job's inputs, kept as given.
+  - `job_outputs`: a JSON object of the job's outputs (each File and Directory in it
+    becomes its location URL), or a CWL File or Directory object or an array of them, as
+    JSON.stringify makes of them (each becomes basename: location URL).
+    The default "{}" of both adds nothing to the job's document (the consumer merges it).
+  - `auth_method`: accepted and not used. Both of Unity's methods, `iam` (the worker's
+    role) and `keys` (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the step's
+    environment), are what AWS's default credential chain reads; credentials never come
+    from inputs.
+  - `results`: update-job's JSON receipt (message id and message); `errors`: its log.
+
+  Publishing uses the region in the topic ARN. An SNS endpoint other than AWS's comes from
+  AWS_ENDPOINT_URL_SNS in the step's environment.
+
+$namespaces:
+  s: https://schema.org/
+s:license: https://spdx.org/licenses/Apache-2.0
+s:version: 0.1.0
+s:codeRepository: https://github.com/unity-sds/update-job
+
+requirements:
+  NetworkAccess:
+    networkAccess: true
+
+hints:
+  DockerRequirement:
+    dockerPull: ghcr.io/unity-sds/update-job:0.1.0
+
+baseCommand: update-job
+arguments:
+  - --json
+
+inputs:
+  job_id:
+    type: string
+    label: Job id
+    doc: The job's id, as the processing server (ADES) gave it.
+    inputBinding:
+      prefix: --job-id
+  job_status:
+    type: string
+    label: Job status
+    doc: The job's status, in any case (see the tool's doc for the words).
+    inputBinding:
+      prefix: --status
+  job_inputs:
+    type: string
+    default: "{}"
+    label: Job inputs
+    doc: The job's inputs, a JSON object.
+    inputBinding:
+      prefix: --inputs
+  job_outputs:
+    type: string
+    default: "{}"
+    label: Job outputs
+    doc: |
+      The job's outputs: a JSON object, or a CWL File or Directory object or an array of
+      them (files become location URLs).
+    inputBinding:
+      prefix: --outputs
+  auth_method:
+    type: string
+    default: iam
+    label: AWS authentication method
+    doc: Accepted for compatibility, not used; credentials come from AWS's default chain.
+  jobs_data_sns_topic_arn:
+    type: string
+    label: Jobs database SNS topic ARN
+    doc: The jobs database's SNS topic, as the processing server passes it.
+    inputBinding:
+      prefix: --topic-arn
+  extra_statuses:
+    type: string[]?
+    label: Extra statuses
+    doc: Status words this deployment adds to the four (e.g. dismissed).
+    inputBinding:
+      prefix: --extra-statuses
+      itemSeparator: ","
+
+outputs:
+  results:
+    type: stdout
+    label: Receipt
+    doc: update-job's JSON receipt.
+  errors:
+    type: stderr
+    label: Log
+    doc: update-job's log lines, and its error if it failed.
+
+stdout: publish_job_status_stdout.txt
+stderr: publish_job_status_stderr.txt
