@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ruamel.yaml import YAML
 
 from tests.conftest import TESTS, LocalTopics, RunCommand
 from tests.localaws import LOCAL_AWS_ENV, Subscription
@@ -47,6 +48,7 @@ def wrap(update_job: RunCommand, original: Path, wrapped: Path) -> tuple[str, st
     log = validated.stdout + validated.stderr
     assert validated.returncode == 0, log
     assert f"{wrapped.name} is valid CWL" in log
+    assert "WARNING" not in log  # the generated workflow is free of cwltool's warnings
     return wrapped.read_text(), log
 
 
@@ -57,7 +59,7 @@ def run_wrapped(
     job = {
         **inputs,
         "job_id": job_id,
-        "topic_arn": topic.topic_arn,
+        "jobs_data_sns_topic_arn": topic.topic_arn,
         "endpoint_url": topic.endpoint_url,
         "labels": ["wrapped", "test"],
     }
@@ -92,9 +94,9 @@ def test_third_party_workflow_with_files_runs_between_start_and_end_updates(
     wrapped.parent.mkdir()
     text, log = wrap(update_job, WORD_COUNT / "word-count.cwl", wrapped)
     assert "run: ../../" in text  # the original, by a path relative to the wrapper
-    # The original has no `after` input: it waits through one it does not declare, which
-    # CWL allows and cwltool's checker only warns about.
-    assert "'update_job_started' is not an input parameter" in log
+    # The original has no `after` input: it runs in a workflow that waits for the receipt.
+    assert "run: '#word_count_after_start'" in text
+    assert "warning" not in log.lower()
     assert "update-job run" in text  # the doc points to it for failures
 
     text_file = tmp_path / "words.txt"
@@ -122,6 +124,7 @@ def test_third_party_workflow_with_files_runs_between_start_and_end_updates(
     assert running["labels"] == ["wrapped", "test"]
     assert succeeded["status"] == "succeeded"
     assert succeeded["exit-code"] == 0
+    assert (succeeded["progress"], succeeded["message"]) == (100, "succeeded")
     assert running["updated"] < succeeded["updated"]
 
 
@@ -141,8 +144,9 @@ def test_the_example_workflows_stages_report_success(
     outputs: set[str],
 ) -> None:
     wrapped = tmp_path / f"{stage}-updates.cwl"
-    _, log = wrap(update_job, EXAMPLES / f"{stage}.cwl", wrapped)
-    assert "warning" not in log.lower()  # the stages wait through their own `after` input
+    text, log = wrap(update_job, EXAMPLES / f"{stage}.cwl", wrapped)
+    assert "warning" not in log.lower()
+    assert "_after_start" not in text  # the stages wait through their own `after` input
     if "granules" in inputs:
         (tmp_path / "granules.csv").write_text("C1.G0001,1\nC1.G0002,4\n")
         inputs = {"granules": {"class": "File", "path": str(tmp_path / "granules.csv")}}
@@ -239,3 +243,50 @@ def test_the_package_ships_the_update_job_tool() -> None:
 
     source = Path(__file__).resolve().parent.parent / "cwl" / "update-job.cwl"
     assert DEFAULT_TOOL.read_text() == source.read_text()
+
+
+def test_a_dry_run_of_a_wrapper_needs_no_topic(update_job: RunCommand, tmp_path: Path) -> None:
+    wrapped = tmp_path / "word-count-updates.cwl"
+    text, _ = wrap(update_job, WORD_COUNT / "word-count.cwl", wrapped)
+    wrapper = YAML(typ="safe").load(text)["$graph"][0]
+    # The processing server's name for the topic, and optional.
+    assert "topic_arn" not in wrapper["inputs"]
+    assert wrapper["inputs"]["jobs_data_sns_topic_arn"]["type"] == ["null", "string"]
+    text_file = tmp_path / "words.txt"
+    text_file.write_text("b a\n")
+    job = tmp_path / "job.json"
+    job.write_text(
+        json.dumps(
+            {"job_id": "dry-1", "dry_run": True, "text": {"class": "File", "path": str(text_file)}}
+        )
+    )
+    result = cwltool("--outdir", str(tmp_path / "out"), str(wrapped), str(job), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "[job job_started] completed success" in result.stderr
+    assert "[job job_finished] completed success" in result.stderr
+    assert "published" not in result.stderr
+    assert Path(json.loads(result.stdout)["count"]["path"]).read_text().strip() == "2"
+
+
+def test_a_unity_workflow_keeps_its_own_topic_input(update_job: RunCommand, tmp_path: Path) -> None:
+    # The example workflow has jobs_data_sns_topic_arn, labels and dry_run of its own: the
+    # wrapper shares them instead of adding its own.
+    wrapped = tmp_path / "granule-summary-updates.cwl"
+    text, _ = wrap(update_job, EXAMPLES / "granule-summary.cwl", wrapped)
+    main = YAML(typ="safe").load(text)["$graph"][0]
+    assert main["inputs"]["jobs_data_sns_topic_arn"] == {
+        "label": "Jobs database SNS topic ARN",
+        "doc": "The jobs database's topic; the ADES passes it under this name. Not needed for "
+        "a dry run.",
+        "type": ["null", "string"],
+    }
+    assert main["steps"]["job_started"]["in"]["topic_arn"] == "jobs_data_sns_topic_arn"
+
+
+def test_a_tools_stdout_output_is_a_file_to_the_wrapper(
+    update_job: RunCommand, tmp_path: Path
+) -> None:
+    wrapped = tmp_path / "count-words-updates.cwl"
+    text, _ = wrap(update_job, WORD_COUNT / "count-words.cwl", wrapped)
+    main = YAML(typ="safe").load(text)["$graph"][0]
+    assert main["outputs"]["count"] == {"type": "File", "outputSource": "count_words/count"}

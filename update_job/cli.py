@@ -437,7 +437,8 @@ def wrap(workflow: str, output: Path | None, tool: Path | None) -> None:
 
     WORKFLOW.cwl is a workflow or a tool (FILE#ID in a packed file), CWL v1.0 to v1.2. The
     wrapper is CWL v1.2 with the Update Job tool copied in; it has WORKFLOW.cwl's inputs
-    and outputs, plus job_id, topic_arn and labels (and the tool's endpoint_url,
+    and outputs, plus job_id, jobs_data_sns_topic_arn (as the processing server passes
+    the topic; optional, a dry run needs none) and labels (and the tool's endpoint_url,
     aws_region, user_id and dry_run). Within CWL it cannot report every failure of
     WORKFLOW.cwl: its doc says so, and how `update-job run` does.
     """

@@ -7,20 +7,25 @@ The wrapper is a packed CWL v1.2 document: `#main`, the wrapping workflow, and
 CWL runs a step once all its inputs are there, so the order comes from data: the original's
 step takes the start update's receipt, and the end update's step one of the original's
 outputs (a step's outputs are all there once it has finished), each as its `after` input.
-An original without an `after` input gets the receipt through a step input it does not
-declare: CWL v1.2 allows that ("unconnected or unused parameters do not represent an error
-condition") and passes it to nothing; cwltool's checker warns about it, no more.
+An original without an `after` input runs inside a small workflow that has the receipt as
+an input it does not use, so that no step has an input its process does not declare (which
+runners warn about).
+
+The original is read with cwl-utils (typed); the wrapper is written as plain data, the
+readable map form of CWL, rather than built from cwl-utils' classes, whose `save()` writes
+ids and references relative to a base URI that a packed document does not keep.
 """
 
 from __future__ import annotations
 
 import io
+import json
 import os
 import re
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from update_job.errors import InvalidUpdate
 
@@ -31,10 +36,13 @@ TOOL_ID = "update-job"
 START_STEP, END_STEP = "job_started", "job_finished"
 # The step input that makes the original wait for the start update: the original's own
 # `after` input if it has one for the purpose (as the Update Job tool and the example's
-# stages do), else one it does not declare.
+# stages do).
 AFTER = "after"
+# An original without one runs inside a workflow of this id (after its step's name) that
+# takes the receipt as an input of that name: a step starts once all its inputs are there.
+AFTER_START_SUFFIX = "_after_start"
 AFTER_START = "update_job_started"
-# ... and the end update wait for the original, if the tool has no `after` input for it.
+# ... and the end update waits for the original, if the tool has no `after` input for it.
 AFTER_ORIGINAL = "update_job_after"
 # An original that reports its own failure, as the example's stages do, has this output.
 EXIT_CODE = "exit_code"
@@ -45,17 +53,42 @@ PRIMITIVE_TYPES = frozenset(
 # What a wrapper's input or output keeps of the original's parameter: the binding fields
 # belong to the original's command line, not to a workflow's parameters.
 KEPT_FIELDS = ("label", "doc", "secondaryFiles", "format", "streamable")
-# The tool's inputs the wrapper has as its own: the type (None: the tool's, optional unless
-# it has a default), the doc, and whether an original's input of the same name and another
-# type is an error (else the update steps go without it).
-WRAPPER_INPUTS: dict[str, tuple[Any, str, bool]] = {
-    "job_id": ("string", "The job's id, as the processing server gave it.", True),
-    "topic_arn": ("string", "The jobs database's SNS topic.", True),
-    "labels": (None, "Labels to find the job by.", True),
-    "endpoint_url": (None, "SNS endpoint, e.g. a local one (default: AWS's).", False),
-    "aws_region": (None, "AWS region for the credentials (publishing uses the topic's).", False),
-    "user_id": (None, "Who runs the job.", False),
-    "dry_run": (None, "Publish nothing; the receipts show what would have been.", False),
+
+
+class WrapperInput(NamedTuple):
+    """An input the wrapper has for its update steps."""
+
+    tool_input: str  # the Update Job tool's input it feeds
+    type: Any  # None: the tool's (optional unless it has a default)
+    doc: str
+    # Whether an original's input of the same name and another type is an error (else the
+    # update steps go without it).
+    clash_is_error: bool
+
+
+WRAPPER_INPUTS: dict[str, WrapperInput] = {
+    "job_id": WrapperInput(
+        "job_id", "string", "The job's id, as the processing server gave it.", True
+    ),
+    # The processing server passes the topic under this name; a dry run needs none.
+    "jobs_data_sns_topic_arn": WrapperInput(
+        "topic_arn",
+        None,
+        "The jobs database's SNS topic, as the processing server passes it (not needed for "
+        "a dry run).",
+        True,
+    ),
+    "labels": WrapperInput("labels", None, "Labels to find the job by.", True),
+    "endpoint_url": WrapperInput(
+        "endpoint_url", None, "SNS endpoint, e.g. a local one (default: AWS's).", False
+    ),
+    "aws_region": WrapperInput(
+        "aws_region", None, "AWS region for the credentials (publishing uses the topic's).", False
+    ),
+    "user_id": WrapperInput("user_id", None, "Who runs the job.", False),
+    "dry_run": WrapperInput(
+        "dry_run", None, "Publish nothing; the receipts show what would have been.", False
+    ),
 }
 TOOL_NEEDS = ("job_id", "status", "exit_code", "topic_arn")
 DOC_WIDTH = 88
@@ -81,6 +114,26 @@ class Original:
     inputs: list[Parameter]
     outputs: list[Parameter]
 
+    @property
+    def file_name(self) -> str:
+        return Path(self.reference.partition("#")[0]).name
+
+    @property
+    def waits_by_after(self) -> bool:
+        """Whether the original has an optional `after` input, to wait for the start with."""
+        return any(
+            p.name == AFTER and optional(p.fields["type"]) == p.fields["type"] for p in self.inputs
+        )
+
+    @property
+    def passed(self) -> list[Parameter]:
+        """The inputs the wrapper has and passes on: all but the `after` it feeds itself."""
+        return [p for p in self.inputs if not (self.waits_by_after and p.name == AFTER)]
+
+    @property
+    def reports_exit_code(self) -> bool:
+        return any(p.name == EXIT_CODE and p.fields["type"] == "int" for p in self.outputs)
+
 
 @dataclass(frozen=True)
 class Tool:
@@ -89,6 +142,22 @@ class Tool:
     document: dict[str, Any]
     inputs: dict[str, Parameter]
     outputs: list[str]
+
+
+class Loaded(NamedTuple):
+    """A CWL document read once: as written (plain data), and as cwl-utils parses it."""
+
+    document: dict[str, Any]
+    process: Any
+
+
+class UpdateInputs(NamedTuple):
+    """The wrapper's own inputs for the updates, and what the update steps take from the
+    wrapper's inputs: the tool's input name -> the wrapper's (an original's input of the same
+    name and type is shared)."""
+
+    added: dict[str, Any]
+    given: dict[str, str]
 
 
 def wrap_workflow(source: str, output: Path | None = None, tool: Path | None = None) -> str:
@@ -130,35 +199,47 @@ def one_line(error: BaseException) -> str:
     return lines[0] if "yaml" in type(error).__module__ else lines[-1]
 
 
-def load_cwl(path: Path, fragment: str) -> Any:
-    """The process in a CWL document, as cwl-utils parses it."""
+def load_cwl(path: Path, fragment: str) -> Loaded:
+    """The process in a CWL document, read once: as written, and as cwl-utils parses it."""
     try:
-        from cwl_utils.parser import load_document_by_uri
+        from cwl_utils.parser import load_document_by_yaml
+        from schema_salad.utils import yaml_no_ts
     except ImportError:
         raise CannotWrap(MISSING_CWL_UTILS) from None
-    uri = path.resolve().as_uri() + (f"#{fragment}" if fragment else "")
+    uri = path.resolve().as_uri()
     try:
-        document = load_document_by_uri(uri)
+        written = yaml_no_ts().load(path.read_text(encoding="utf-8"))
+        # A plain copy to write out: cwl-utils annotates the one it parses.
+        document = json.loads(json.dumps(written))
+        process = load_document_by_yaml(written, uri, id_=fragment or None)
     except Exception as error:  # schema-salad, YAML and version errors alike
         raise CannotWrap(
             f"{path} is not a CWL document cwl-utils can read: {one_line(error)}"
         ) from None
-    if isinstance(document, list):
-        names = ", ".join(f"{path}#{short_name(process.id)}" for process in document)
+    if isinstance(process, list):
+        names = ", ".join(f"{path}#{shortname(each.id)}" for each in process)
         raise CannotWrap(f"{path} holds several processes: name one of {names}")
-    return document
+    if not isinstance(document, dict):
+        raise CannotWrap(f"{path} is not a CWL document cwl-utils can read: not a mapping")
+    return Loaded(document, process)
 
 
-def short_name(uri: str) -> str:
+def shortname(uri: str) -> str:
     """A parameter's name from its full id: `file:///w.cwl#main/step/x` -> `x`."""
-    return uri.rsplit("#", 1)[-1].rsplit("/", 1)[-1]
+    from schema_salad.schema import shortname as salad_shortname
+
+    return str(salad_shortname(uri))
 
 
 def load_original(path: Path, fragment: str, reference: str) -> Original:
-    process = load_cwl(path, fragment)
+    process = load_cwl(path, fragment).process
+    from cwl_utils.parser.utils import convert_stdstreams_to_files  # loaded: it is there
+
     kind = type(process).__name__
     if kind not in ("Workflow", "CommandLineTool", "ExpressionTool"):
         raise CannotWrap(f"{path} is a {kind}: only a Workflow or a tool can be run")
+    # stdout and stderr outputs (and a stdin input) are Files to the wrapper.
+    convert_stdstreams_to_files(process)
     inputs = [input_parameter(parameter) for parameter in process.inputs]
     outputs = [output_parameter(parameter) for parameter in process.outputs]
     if not outputs:
@@ -181,7 +262,7 @@ def input_parameter(parameter: Any) -> Parameter:
             fields["type"] = optional(workflow_type)
         else:
             fields["default"] = saved["default"]
-    return Parameter(short_name(parameter.id), fields)
+    return Parameter(shortname(parameter.id), fields)
 
 
 def holds_files(value: Any) -> bool:
@@ -196,7 +277,7 @@ def output_parameter(parameter: Any) -> Parameter:
     saved = without_nulls(parameter.save(relative_uris=False))
     fields = kept_fields(saved)
     fields["type"] = clean_type(saved["type"])
-    return Parameter(short_name(parameter.id), fields)
+    return Parameter(shortname(parameter.id), fields)
 
 
 def kept_fields(saved: dict[str, Any]) -> dict[str, Any]:
@@ -217,13 +298,11 @@ def without_nulls(value: Any) -> Any:
 
 
 def clean_type(value: Any) -> Any:
-    """A tool's parameter type as a workflow's: no command line bindings, stdout/stderr as
-    File, schemas anonymous (their names are the original's), enum symbols short."""
+    """A tool's parameter type as a workflow's: no command line bindings, schemas anonymous
+    (their names are the original's), enum symbols short."""
     if isinstance(value, list):
         return [clean_type(item) for item in value]
     if isinstance(value, str):
-        if value in ("stdout", "stderr"):
-            return "File"
         if value not in PRIMITIVE_TYPES:
             raise CannotWrap(
                 f"cannot wrap a parameter of type {value}: types from a SchemaDefRequirement "
@@ -236,12 +315,12 @@ def clean_type(value: Any) -> Any:
     if "items" in value:
         cleaned["items"] = clean_type(value["items"])
     if "symbols" in value:
-        cleaned["symbols"] = [short_name(symbol) for symbol in value["symbols"]]
+        cleaned["symbols"] = [shortname(symbol) for symbol in value["symbols"]]
     if "fields" in value:
         cleaned["fields"] = [
             {
                 **{key: field[key] for key in ("label", "doc") if key in field},
-                "name": short_name(field["name"]),
+                "name": shortname(field["name"]),
                 "type": clean_type(field["type"]),
             }
             for field in value["fields"]
@@ -255,21 +334,27 @@ def optional(value: Any) -> Any:
     return ["null", *(value if isinstance(value, list) else [value])]
 
 
+def strip_optional(kind: Any) -> Any:
+    if isinstance(kind, str):
+        return kind.removesuffix("?")
+    if isinstance(kind, list):
+        rest = [item for item in kind if item != "null"]
+        return rest[0] if len(rest) == 1 else rest
+    return kind
+
+
 def load_tool(path: Path) -> Tool:
     """The Update Job tool, read with cwl-utils and copied as written."""
-    from ruamel.yaml import YAML
-
-    tool = load_cwl(path, "")
+    document, tool = load_cwl(path, "")
     if type(tool).__name__ != "CommandLineTool":
         raise CannotWrap(f"{path} is not the Update Job tool: not a CommandLineTool")
-    inputs = {short_name(p.id): input_parameter(p) for p in tool.inputs}
+    inputs = {shortname(p.id): input_parameter(p) for p in tool.inputs}
     missing = [name for name in TOOL_NEEDS if name not in inputs]
     if missing:
         raise CannotWrap(f"{path} is not the Update Job tool: no input {', '.join(missing)}")
-    document: dict[str, Any] = YAML(typ="safe").load(path.read_text(encoding="utf-8"))
     if document.get("cwlVersion") != "v1.2":
         raise CannotWrap(f"{path}: the Update Job tool must be cwlVersion v1.2")
-    return Tool(document, inputs, [short_name(p.id) for p in tool.outputs])
+    return Tool(document, inputs, [shortname(p.id) for p in tool.outputs])
 
 
 def step_name(reference: str, taken: set[str]) -> str:
@@ -282,48 +367,40 @@ def step_name(reference: str, taken: set[str]) -> str:
     return name
 
 
-def update_inputs(original: Original, tool: Tool) -> tuple[dict[str, Any], list[str]]:
-    """The wrapper's own inputs for the updates, and the names of all the inputs it gives
-    the update steps: an input the original already has, of the same type, is shared."""
+def update_inputs(original: Original, tool: Tool) -> UpdateInputs:
+    """The wrapper's own inputs for the updates, and the inputs the update steps take from
+    the wrapper: an input the original already has, of the same type, is shared."""
     theirs = {parameter.name: parameter for parameter in original.inputs}
     added: dict[str, Any] = {}
-    given: list[str] = []
-    for name, (kind, doc, clash_is_error) in WRAPPER_INPUTS.items():
-        if name not in tool.inputs:
+    given: dict[str, str] = {}
+    for name, wanted in WRAPPER_INPUTS.items():
+        if wanted.tool_input not in tool.inputs:
             continue
-        if kind is None:
-            declaration = {**tool.inputs[name].fields, "doc": doc}
+        if wanted.type is None:
+            declaration = {**tool.inputs[wanted.tool_input].fields, "doc": wanted.doc}
             declaration.pop("label", None)
             if "default" not in declaration:
                 declaration["type"] = optional(declaration["type"])
         else:
-            declaration = {"type": kind, "doc": doc}
+            declaration = {"type": wanted.type, "doc": wanted.doc}
         if name in theirs:
             if strip_optional(theirs[name].fields["type"]) == strip_optional(declaration["type"]):
-                given.append(name)
-            elif clash_is_error:
+                given[wanted.tool_input] = name
+            elif wanted.clash_is_error:
                 raise CannotWrap(
                     f"{original.reference} already has an input {name!r} of another type: "
                     "cannot add the jobs database's"
                 )
             continue
         added[name] = declaration
-        given.append(name)
-    return added, given
-
-
-def strip_optional(kind: Any) -> Any:
-    if isinstance(kind, str):
-        return kind.removesuffix("?")
-    if isinstance(kind, list):
-        rest = [item for item in kind if item != "null"]
-        return rest[0] if len(rest) == 1 else rest
-    return kind
+        given[wanted.tool_input] = name
+    return UpdateInputs(added, given)
 
 
 def packed(original: Original, tool: Tool, wrapper_name: str) -> dict[str, Any]:
-    """The wrapper: `#main` and the tool, with the tool's namespaces (allowed only at the
-    top of a document)."""
+    """The wrapper: `#main`, the workflow that runs the original after the start update if
+    it needs one, and the tool, with the tool's namespaces (allowed only at the top of a
+    document)."""
     document: dict[str, Any] = {"cwlVersion": "v1.2"}
     for key in ("$namespaces", "$schemas"):
         if key in tool.document:
@@ -334,63 +411,108 @@ def packed(original: Original, tool: Tool, wrapper_name: str) -> dict[str, Any]:
         for key, value in tool.document.items()
         if not key.startswith("$") and key not in ("class", "id", "cwlVersion")
     )
-    document["$graph"] = [main_workflow(original, tool, wrapper_name), copy]
+    step = step_name(original.reference, {START_STEP, END_STEP})
+    graph = [main_workflow(original, tool, step, wrapper_name)]
+    if not original.waits_by_after:
+        graph.append(after_start_workflow(original, step))
+    document["$graph"] = [*graph, copy]
     return document
 
 
-def main_workflow(original: Original, tool: Tool, wrapper_name: str) -> dict[str, Any]:
-    added, given = update_inputs(original, tool)
+def main_workflow(original: Original, tool: Tool, step: str, wrapper_name: str) -> dict[str, Any]:
+    inputs = update_inputs(original, tool)
     name = original.label or original.reference
-    file_name = Path(original.reference.partition("#")[0]).name
-    step = step_name(original.reference, {START_STEP, END_STEP})
-    receipt = f"{START_STEP}/{tool.outputs[0]}"
-    start_in: dict[str, Any] = {input_name: input_name for input_name in given}
-    end_in = dict(start_in)
-    start_in["status"] = {"default": "running"}
-    if "start_time" in tool.inputs:
-        start_in["start_time"] = {"default": "now"}
-    if "message" in tool.inputs:
-        start_in["message"] = {"default": f"starting {file_name}"}
-        end_in["message"] = {"default": f"{file_name} finished"}
-    end_in["exit_code"] = f"{step}/{EXIT_CODE}" if reports_exit_code(original) else {"default": 0}
-    end_in[AFTER if AFTER in tool.inputs else AFTER_ORIGINAL] = f"{step}/{original.outputs[0].name}"
-    waits_by_after = any(
-        p.name == AFTER and optional(p.fields["type"]) == p.fields["type"] for p in original.inputs
-    )
-    passed = [p for p in original.inputs if not (waits_by_after and p.name == AFTER)]
-    original_in: dict[str, Any] = {p.name: p.name for p in passed}
-    original_in[AFTER if waits_by_after else AFTER_START] = receipt
     main: dict[str, Any] = {
         "class": "Workflow",
         "id": "main",
         "label": f"{name}, with its job's status in the jobs database",
         "doc": wrapper_doc(original, wrapper_name),
     }
-    if original.kind == "Workflow":
+    if original.kind == "Workflow" or not original.waits_by_after:
         main["requirements"] = {"SubworkflowFeatureRequirement": {}}
-    main["inputs"] = {**{p.name: p.fields for p in passed}, **added}
+    main["inputs"] = {**{p.name: p.fields for p in original.passed}, **inputs.added}
     main["outputs"] = {
         p.name: {**p.fields, "outputSource": f"{step}/{p.name}"} for p in original.outputs
     }
     main["steps"] = {
-        START_STEP: {"run": f"#{TOOL_ID}", "in": start_in, "out": tool.outputs},
-        step: {
-            "run": original.reference,
-            "in": original_in,
-            "out": [p.name for p in original.outputs],
-        },
-        END_STEP: {"run": f"#{TOOL_ID}", "in": end_in, "out": tool.outputs},
+        START_STEP: start_step(original, tool, inputs),
+        step: original_step(original, tool, step),
+        END_STEP: end_step(original, tool, inputs, step),
     }
     return main
 
 
-def reports_exit_code(original: Original) -> bool:
-    return any(p.name == EXIT_CODE and p.fields["type"] == "int" for p in original.outputs)
+def start_step(original: Original, tool: Tool, inputs: UpdateInputs) -> dict[str, Any]:
+    """`running`, with start-time, before the original starts."""
+    step_in: dict[str, Any] = dict(inputs.given)
+    step_in["status"] = {"default": "running"}
+    if "start_time" in tool.inputs:
+        step_in["start_time"] = {"default": "now"}
+    if "message" in tool.inputs:
+        step_in["message"] = {"default": f"starting {original.file_name}"}
+    return {"run": f"#{TOOL_ID}", "in": step_in, "out": tool.outputs}
+
+
+def original_step(original: Original, tool: Tool, step: str) -> dict[str, Any]:
+    """The original, given the start update's receipt to wait for: as its own `after`
+    input, or through the workflow around it."""
+    step_in: dict[str, Any] = {p.name: p.name for p in original.passed}
+    receipt = f"{START_STEP}/{tool.outputs[0]}"
+    if original.waits_by_after:
+        step_in[AFTER] = receipt
+        run = original.reference
+    else:
+        step_in[AFTER_START] = receipt
+        run = f"#{step}{AFTER_START_SUFFIX}"
+    return {"run": run, "in": step_in, "out": [p.name for p in original.outputs]}
+
+
+def after_start_workflow(original: Original, step: str) -> dict[str, Any]:
+    """The original, run once the start update's receipt is there: CWL starts a step when
+    all of its inputs are, and this workflow has the receipt as one (and does not use it)."""
+    workflow: dict[str, Any] = {
+        "class": "Workflow",
+        "id": f"{step}{AFTER_START_SUFFIX}",
+        "label": f"{original.file_name}, once the start update is published",
+    }
+    if original.kind == "Workflow":
+        workflow["requirements"] = {"SubworkflowFeatureRequirement": {}}
+    workflow["inputs"] = {
+        **{p.name: p.fields for p in original.passed},
+        AFTER_START: {
+            "type": "Any?",
+            "doc": "The start update's receipt: this waits for it, and does not use it.",
+        },
+    }
+    workflow["outputs"] = {
+        p.name: {**p.fields, "outputSource": f"{step}/{p.name}"} for p in original.outputs
+    }
+    workflow["steps"] = {
+        step: {
+            "run": original.reference,
+            "in": {p.name: p.name for p in original.passed},
+            "out": [p.name for p in original.outputs],
+        }
+    }
+    return workflow
+
+
+def end_step(original: Original, tool: Tool, inputs: UpdateInputs, step: str) -> dict[str, Any]:
+    """`succeeded` or `failed` once the original has finished (all its outputs are there
+    when one is): from its exit code if it reports one."""
+    # No message: update-job gives a final update its own ("succeeded", "failed with
+    # exit code 3").
+    step_in: dict[str, Any] = dict(inputs.given)
+    step_in["exit_code"] = f"{step}/{EXIT_CODE}" if original.reports_exit_code else {"default": 0}
+    step_in[AFTER if AFTER in tool.inputs else AFTER_ORIGINAL] = (
+        f"{step}/{original.outputs[0].name}"
+    )
+    return {"run": f"#{TOOL_ID}", "in": step_in, "out": tool.outputs}
 
 
 def wrapper_doc(original: Original, wrapper_name: str) -> str:
-    name = Path(original.reference.partition("#")[0]).name
-    if reports_exit_code(original):
+    name = original.file_name
+    if original.reports_exit_code:
         ending = (
             f"`succeeded` or `failed` after it, from its `{EXIT_CODE}` output. Only a failure "
             f"that {name} reports as its `{EXIT_CODE}` can be reported from within CWL: if it "
@@ -404,9 +526,9 @@ def wrapper_doc(original: Original, wrapper_name: str) -> str:
             "stays `running`."
         )
     paragraphs = [
-        f"Runs {name} between two Update Job steps for the job `job_id` on `topic_arn`: "
-        f"`running` (with start-time) before it starts, {ending} Its inputs and outputs "
-        "are the original's.",
+        f"Runs {name} between two Update Job steps for the job `job_id` on "
+        f"`jobs_data_sns_topic_arn`: `running` (with start-time) before it starts, {ending} "
+        "Its inputs and outputs are the original's.",
         "The end update carries no outputs: their final locations are not known inside the "
         "workflow (the runner moves them at the end). To report every failure, with its "
         "exit code, and the outputs of a success, run this workflow under `update-job run`:",
