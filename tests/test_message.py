@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import jsonschema
@@ -141,3 +142,28 @@ def test_a_deployments_status_is_published_lowercase_and_valid_under_its_schema(
     # A consumer reading the message back with the deployment's vocabulary.
     read = JobUpdate.model_validate(message, context={EXTRA_STATUSES: extra})
     assert read.status == "dismissed"
+
+
+# ------------------------------------------------------------------ docs/consumer.md
+
+
+def test_the_consumer_docs_examples_are_valid_messages_one_per_status() -> None:
+    text = (Path(__file__).parent.parent / "docs" / "consumer.md").read_text()
+    blocks = [json.loads(block) for block in re.findall(r"```json\n(.*?)```", text, re.DOTALL)]
+    examples = [block for block in blocks if {"id", "status", "updated"} <= set(block)]
+    schema = json_schema(frozenset({"dismissed"}))
+    for example in examples:
+        jsonschema.validate(example, schema)
+    assert [example["status"] for example in examples] == [
+        "submitted", "running", "succeeded", "failed", "dismissed",
+    ]  # fmt: skip
+    # The final ones are what update-job makes: a final message, 100 on success.
+    made = {
+        status: json.loads(make_update("j", exit_code=code).to_json())
+        for status, code in (("succeeded", 0), ("failed", 3))
+    }
+    for example in examples:
+        if example["status"] in made:
+            expected = made[example["status"]]
+            assert example["message"] == expected["message"]
+            assert example.get("progress") == expected.get("progress")
