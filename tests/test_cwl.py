@@ -17,6 +17,7 @@ import pytest
 from ruamel.yaml import YAML
 
 from tests.conftest import LocalTopics
+from tests.consumer import document_after
 from tests.localaws import LOCAL_AWS_ENV, Delivery, Subscription
 from update_job import __version__
 from update_job.message import Status
@@ -315,6 +316,13 @@ def test_example_workflow_success_run(testbed: LocalTopics, tmp_path: Path, fifo
     assert outputs["summary"].endswith("/summary.json")
     updated = [parse_time(d.message["updated"]) for d in deliveries]
     assert updated == sorted(updated)
+    # The finished document, as the consumer merges the updates: the middle update's
+    # progress and message do not outlive the end.
+    document = document_after([d.message for d in deliveries], {"id": job["job_id"]})
+    assert document is not None
+    assert (document["status"], document["progress"], document["message"]) == (
+        "succeeded", 100, "succeeded",
+    )  # fmt: skip
     if fifo:
         assert {d.attributes["MessageGroupId"] for d in deliveries} == {job["job_id"]}
     # The stages really ran: the workflow's own outputs.
