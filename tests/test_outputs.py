@@ -105,3 +105,21 @@ def test_what_is_refused_is_named_as_given(
     assert line.startswith(f"update-job: error: {error}"), line
     assert "dictionary" not in line
     assert testbed.standard.receive() == []
+
+
+@pytest.mark.parametrize("depth", [101, 900])
+@pytest.mark.parametrize("option", ["--inputs", "--outputs"])
+def test_deep_nesting_is_one_line_not_a_traceback(invoke: Invoke, option: str, depth: int) -> None:
+    # Deep enough to exhaust the stack of code that walks it, shallow enough for json.
+    nested = '{"a": ' * depth + "1" + "}" * depth
+    result = invoke("--job-id", "deep", "--exit-code", "0", option, nested, "--dry-run")
+    assert result.exit_code == 2
+    assert result.stderr == f"update-job: error: {option}: nested deeper than 100 levels\n"
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_nesting_up_to_the_limit_is_kept(invoke: Invoke) -> None:
+    nested = '{"a": ' * 99 + "[1]" + "}" * 99
+    result = invoke("--job-id", "deep", "--status", "running", "--inputs", nested, "--dry-run")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["message"]["inputs"] == json.loads(nested)

@@ -57,6 +57,9 @@ def load_json_object(value: str, option: str) -> dict[str, Any]:
 
 
 CWL_CLASSES = ("File", "Directory")
+# Deeper than any job's inputs or outputs; far less than what would exhaust the stack of the
+# code (ours, pydantic's) that walks them.
+MAX_NESTING = 100
 OUTPUTS_EXPECTED = "expected a JSON object, a CWL File or Directory object, or an array of them"
 
 
@@ -64,22 +67,39 @@ def is_cwl_object(value: Any) -> bool:
     return isinstance(value, dict) and value.get("class") in CWL_CLASSES
 
 
-def describe_value(value: Any) -> str:
-    """What a user gave, in their words: `a CWL File object`, `an array of numbers`, ..."""
+def describe_value(value: Any, items: bool = True) -> str:
+    """What a user gave, in their words: `a CWL File object`, `an array holding a number`,
+    ... (an array's items described one level down only)."""
     if is_cwl_object(value):
         return f"a CWL {value['class']} object"
     if isinstance(value, dict):
         return "a JSON object"
     if isinstance(value, list):
-        kinds = sorted({describe_value(item) for item in value})
-        return "an empty array" if not kinds else f"an array holding {' and '.join(kinds)}"
+        kinds = sorted({describe_value(item, items=False) for item in value}) if items else []
+        if not kinds:
+            return "an empty array" if items else "an array"
+        return f"an array holding {' and '.join(kinds)}"
     return JSON_TYPES.get(type(value), "null")
+
+
+def check_nesting(value: Any, option: str) -> None:
+    """InvalidUpdate if arrays and objects nest deeper than MAX_NESTING (walked without
+    recursion, so that any depth JSON can hold is measured)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item
+        if isinstance(item, dict | list):
+            if depth > MAX_NESTING:
+                raise InvalidUpdate(f"{option}: nested deeper than {MAX_NESTING} levels")
+            stack.extend((child, depth + 1) for child in children)
 
 
 def job_inputs(value: str, option: str) -> dict[str, Any]:
     """The job's inputs, kept as given (a Directory stays an object, as the job request
     carried it): a JSON object of them by name."""
     inputs = load_json_object(value, option)
+    check_nesting(inputs, option)
     if is_cwl_object(inputs):
         raise InvalidUpdate(
             f"{option}: {describe_value(inputs)}; expected a JSON object of the job's "
@@ -99,6 +119,7 @@ def job_outputs(value: str, option: str) -> dict[str, Any]:
             outputs = json.loads(outputs, parse_constant=reject_constant)
         except (ValueError, RecursionError):
             raise InvalidUpdate(f"{option}: a string; {OUTPUTS_EXPECTED}") from None
+    check_nesting(outputs, option)
     if is_cwl_object(outputs):
         outputs = [outputs]
     if isinstance(outputs, list):
