@@ -207,6 +207,12 @@ def cli() -> None:
     help="The job's outputs, a JSON object; a CWL output object's File and Directory "
     "values become their location URLs.",
 )
+@click.option(
+    "--exit-zero",
+    is_flag=True,
+    help="With --exit-code: exit 0 once published, not with the code (a step that a "
+    "runner may retry must not fail after publishing).",
+)
 @click.option("--message", help="A note on the job's state, for people.")
 @click.option("--progress", metavar="0..100", help="Percent done.")
 @click.option("--start-time", metavar="now|ISO-8601", help="Set the job's start-time.")
@@ -223,6 +229,7 @@ def publish(
     user_id: str | None,
     status: str | None,
     exit_code: int | None,
+    exit_zero: bool,
     outputs: str | None,
     message: str | None,
     progress: str | None,
@@ -259,7 +266,7 @@ def publish(
         click.echo(json.dumps(receipt.as_json(), indent=2, ensure_ascii=False))
     elif receipt.message_id is not None:
         click.echo(receipt.message_id)
-    if exit_code is not None:
+    if exit_code is not None and not exit_zero:
         ctx.exit(process_exit_status(exit_code))
 
 

@@ -28,6 +28,10 @@ MISSING_CWL_UTILS = "update-job wrap needs cwl-utils: pip install 'update-job[cw
 # cwl/update-job.cwl, shipped in the package (update_job/update-job.cwl links to it).
 DEFAULT_TOOL = Path(__file__).resolve().parent / "update-job.cwl"
 TOOL_ID = "update-job"
+# cwl/exit-with.cwl, shipped likewise: fails the run after the end update has published
+# `failed` (the update step itself succeeds, so that a runner may retry it safely).
+EXIT_WITH_TOOL = Path(__file__).resolve().parent / "exit-with.cwl"
+EXIT_WITH_ID, EXIT_STEP = "exit-with", "job_exit"
 START_STEP, END_STEP = "job_started", "job_finished"
 # The step input that makes the original wait for the start update: the original's own
 # `after` input if it has one for the purpose (as the Update Job tool and the example's
@@ -335,14 +339,29 @@ def packed(original: Original, tool: Tool, wrapper_name: str) -> dict[str, Any]:
         if not key.startswith("$") and key not in ("class", "id", "cwlVersion")
     )
     document["$graph"] = [main_workflow(original, tool, wrapper_name), copy]
+    if reports_exit_code(original):
+        document["$graph"].append(exit_with_copy())
     return document
+
+
+def exit_with_copy() -> dict[str, Any]:
+    from ruamel.yaml import YAML
+
+    exit_with = YAML(typ="safe").load(EXIT_WITH_TOOL.read_text(encoding="utf-8"))
+    copy: dict[str, Any] = {"class": "CommandLineTool", "id": EXIT_WITH_ID}
+    copy.update(
+        (key, value)
+        for key, value in exit_with.items()
+        if not key.startswith(("$", "s:")) and key not in ("class", "id", "cwlVersion")
+    )
+    return copy
 
 
 def main_workflow(original: Original, tool: Tool, wrapper_name: str) -> dict[str, Any]:
     added, given = update_inputs(original, tool)
     name = original.label or original.reference
     file_name = Path(original.reference.partition("#")[0]).name
-    step = step_name(original.reference, {START_STEP, END_STEP})
+    step = step_name(original.reference, {START_STEP, END_STEP, EXIT_STEP})
     receipt = f"{START_STEP}/{tool.outputs[0]}"
     start_in: dict[str, Any] = {input_name: input_name for input_name in given}
     end_in = dict(start_in)
@@ -381,6 +400,13 @@ def main_workflow(original: Original, tool: Tool, wrapper_name: str) -> dict[str
         },
         END_STEP: {"run": f"#{TOOL_ID}", "in": end_in, "out": tool.outputs},
     }
+    if reports_exit_code(original):
+        # After the end update, the run fails with the original's exit code.
+        main["steps"][EXIT_STEP] = {
+            "run": f"#{EXIT_WITH_ID}",
+            "in": {"exit_code": f"{step}/{EXIT_CODE}", "after": f"{END_STEP}/{tool.outputs[0]}"},
+            "out": [],
+        }
     return main
 
 
