@@ -72,6 +72,7 @@ def test_example_workflow_failure_on_toil_publishes_failed_once(
     assert [d.message["status"] for d in deliveries] == ["running", "running", "failed"]
     assert deliveries[-1].message["exit-code"] == 3
     assert "make-granules: no granules to process" in result.stderr
+    assert "to retry job 'CWLJob' granule-summary.exit.exit-with" in result.stderr
 
 
 def test_wrapped_workflow_on_toil(
