@@ -5,30 +5,21 @@ id: update-job
 label: Update Job
 doc: |
   Publish one status update of a job to the jobs database's SNS topic: the "Update Job"
-  step that a workflow runs at its start, between its steps and at its end.
-
-  Runs `update-job --json ...` and keeps its stdout, a JSON receipt with the message id and
-  the message, as the `receipt` output. Give a later step that receipt (for instance as
-  its `after` input, or as an extra step input) and the runner orders the steps by that
-  data dependency.
-
-  With `exit_code` (and no `status`) the update is `succeeded` for 0 and `failed`
-  otherwise; after publishing, the step exits with that code, so a failed job also fails
-  the workflow run.
-
-  AWS: the region of the topic ARN is the one used; `aws_region` becomes
-  AWS_DEFAULT_REGION (for the credentials chain). `topic_arn` and `endpoint_url` are
-  command-line options rather than environment, because an optional input that is null
-  cannot be an environment value. Credentials never come from inputs: the worker's role,
-  or, for a local run, `cwltool --preserve-environment AWS_ACCESS_KEY_ID ...`.
-
-  No JavaScript: parameter references only, so no Node.js is needed.
+  step a workflow runs at its start, between its steps and at its end. The `receipt`
+  output (update-job's JSON receipt) orders later steps after this one. The step succeeds
+  once it has published, whatever `exit_code` says, so a runner may retry it safely: fail
+  the run with a separate step (exit-with.cwl). Credentials come from the worker's AWS
+  chain, never from inputs. See docs/cwl.md and docs/runners.md.
 
 $namespaces:
   s: https://schema.org/
+  iana: https://www.iana.org/assignments/media-types/
+$schemas:
+  - https://schema.org/version/latest/schemaorg-current-https.rdf
 
 s:author:
-  - s:name: update-job developers
+  - class: s:Organization
+    s:name: update-job developers
     s:url: https://github.com/unity-sds/update-job
 s:license: https://spdx.org/licenses/Apache-2.0
 s:version: 0.1.0
@@ -54,10 +45,16 @@ hints:
   # Point this at your registry (same tag: the package version) to use your own copy.
   DockerRequirement:
     dockerPull: ghcr.io/unity-sds/update-job:0.1.0
+  SoftwareRequirement:
+    packages:
+      update-job:
+        version: ["0.1.0"]
 
 baseCommand: update-job
 arguments:
   - --json
+  # A step that has published succeeds, so a retry cannot publish the update again.
+  - --exit-zero
 
 inputs:
   job_id:
@@ -94,7 +91,8 @@ inputs:
     label: Exit code
     doc: |
       The workflow's exit code, on the end update: sets the status when `status` is not
-      given, goes in the message, and the step exits with it after publishing.
+      given (succeeded for 0, failed otherwise) and goes in the message. The step still
+      succeeds once published: an exit-with.cwl step after it fails the run.
     inputBinding:
       prefix: --exit-code
   labels:
@@ -164,6 +162,23 @@ inputs:
     doc: An SNS endpoint other than AWS's, e.g. a local one or a VPC endpoint.
     inputBinding:
       prefix: --endpoint-url
+  timeout:
+    type: float?
+    label: Delivery timeout
+    doc: |
+      Give up delivering after this many seconds, retries included (default: update-job's,
+      30).
+    inputBinding:
+      prefix: --timeout
+  best_effort:
+    type: boolean
+    default: false
+    label: Best effort
+    doc: |
+      When the update cannot be delivered, warn and succeed anyway (the receipt's
+      message_id is then null): the workflow goes on without the jobs database.
+    inputBinding:
+      prefix: --best-effort
   aws_region:
     type: string
     default: us-west-2
@@ -188,9 +203,11 @@ inputs:
 outputs:
   receipt:
     type: stdout
+    format: iana:application/json
     label: Receipt
     doc: |
       update-job.json, update-job's JSON receipt: {"message_id", "dry_run", "message",
-      "publish"}. Pass it to a later step to run that step after this update.
+      "publish"}; message_id is null when best effort let an undelivered update pass.
+      Pass it to a later step to run that step after this update.
 
 stdout: update-job.json

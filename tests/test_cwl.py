@@ -1,5 +1,6 @@
-"""The CWL tool (cwl/update-job.cwl) and the example workflow, run with cwltool --no-container
-against the local SNS -> SQS endpoint, and read back from the subscribed queues."""
+"""The CWL tools (cwl/update-job.cwl, cwl/exit-with.cwl) and the example workflow, run with
+cwltool --no-container against the local SNS -> SQS endpoint, and read back from the
+subscribed queues. (tests/test_toil.py runs the same on Toil.)"""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import json
 import os
 import re
 import shutil
-import subprocess
+import stat
 import sys
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -16,9 +17,10 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
-from tests.conftest import LocalTopics
+from tests.conftest import CLOSED_ENDPOINT, LocalTopics
 from tests.consumer import document_after
-from tests.localaws import LOCAL_AWS_ENV, Delivery, Subscription
+from tests.cwlrun import CwlRun, run_cwl, validate, warnings_but_schema_org
+from tests.localaws import Delivery, Subscription
 from update_job import __version__
 from update_job.message import Status
 
@@ -28,12 +30,9 @@ TOOL = CWL / "update-job.cwl"
 EXAMPLES = CWL / "examples"
 WORKFLOW = EXAMPLES / "granule-summary.cwl"
 CWL_FILES = sorted(CWL.rglob("*.cwl"))
+EXIT_WITH = CWL / "exit-with.cwl"
 BIN = Path(sys.executable).parent
-CWLTOOL = str(BIN / "cwltool")
 IMAGE = f"ghcr.io/unity-sds/update-job:{__version__}"
-# What the runner may hand a step: test credentials for moto, and no lookup of the instance
-# metadata service (an address off this machine) or of the user's AWS files.
-PRESERVE = [arg for name in LOCAL_AWS_ENV for arg in ("--preserve-environment", name)]
 
 
 def load(path: Path) -> Any:
@@ -45,31 +44,8 @@ def parse_time(text: str) -> datetime:
     return datetime.fromisoformat(text)
 
 
-def cwltool(
-    cwl: Path,
-    job: dict[str, Any],
-    tmp_path: Path,
-    *options: str,
-    env: dict[str, str] | None = None,
-) -> subprocess.CompletedProcess[str]:
-    """cwltool --no-container on `cwl` with `job`, the update-job of this venv first on PATH."""
-    job_path = tmp_path / "job.json"
-    job_path.write_text(json.dumps(job), encoding="utf-8")
-    if env is None:
-        env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
-    command = [
-        CWLTOOL,
-        "--no-container",
-        *options,
-        "--outdir", str(tmp_path / "out"),
-        "--tmpdir-prefix", f"{tmp_path}/tmp/",
-        "--tmp-outdir-prefix", f"{tmp_path}/tmp-out/",
-        str(cwl),
-        str(job_path),
-    ]  # fmt: skip
-    return subprocess.run(
-        command, capture_output=True, text=True, env=env, timeout=120, check=False
-    )
+def cwltool(cwl: Path, job: dict[str, Any], tmp_path: Path, *options: str) -> CwlRun:
+    return run_cwl(cwl, job, tmp_path, *options)
 
 
 def example_job(name: str, topic: Subscription, **changes: Any) -> dict[str, Any]:
@@ -88,17 +64,14 @@ def inputs_of(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 @pytest.mark.parametrize("path", CWL_FILES, ids=lambda path: str(path.relative_to(CWL)))
-def test_cwl_file_is_valid(path: Path) -> None:
-    result = subprocess.run(
-        [CWLTOOL, "--validate", str(path)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+def test_cwl_file_is_valid_and_executable(path: Path) -> None:
+    result = validate(path)
     assert result.returncode == 0, result.stderr
     assert "is valid CWL" in result.stdout + result.stderr
-    assert "warning" not in result.stderr.lower(), result.stderr
+    assert warnings_but_schema_org(result.stderr) == []
+    # Each carries a shebang, so each can be run as it is.
+    assert path.read_text(encoding="utf-8").startswith("#!/usr/bin/env cwl-runner\n")
+    assert path.stat().st_mode & stat.S_IXUSR, f"{path} is not executable"
 
 
 def test_there_are_the_tool_the_workflow_and_its_two_stages() -> None:
@@ -106,6 +79,7 @@ def test_there_are_the_tool_the_workflow_and_its_two_stages() -> None:
     assert classes == {
         "update-job.cwl": "CommandLineTool",
         "compat/publish-job-status.cwl": "CommandLineTool",
+        "exit-with.cwl": "CommandLineTool",
         "examples/granule-summary.cwl": "Workflow",
         "examples/make-granules.cwl": "CommandLineTool",
         "examples/summarise.cwl": "CommandLineTool",
@@ -135,23 +109,46 @@ def test_tool_metadata_and_image_tag_match_the_package() -> None:
     assert tool["label"] and tool["doc"]
     assert tool["s:version"] == __version__
     assert tool["s:license"].endswith("Apache-2.0")
-    assert tool["s:author"]
+    assert [author["class"] for author in tool["s:author"]] == ["s:Organization"]
+    assert tool["$schemas"] == ["https://schema.org/version/latest/schemaorg-current-https.rdf"]
+    assert tool["hints"]["SoftwareRequirement"]["packages"] == {
+        "update-job": {"version": [__version__]}
+    }
+    assert tool["outputs"]["receipt"]["format"] == "iana:application/json"
     assert tool["hints"]["DockerRequirement"]["dockerPull"] == IMAGE
     assert tool["requirements"]["NetworkAccess"]["networkAccess"] is True
     assert tool["requirements"]["EnvVarRequirement"]["envDef"] == {
         "AWS_DEFAULT_REGION": "$(inputs.aws_region)"
     }
-    # The stages run in the same image (it has python3), so a container run needs no other.
+    # The stages and exit-with run in the same image (it has python3), so a
+    # container run needs no other.
+    for other in (EXAMPLES / "make-granules.cwl", EXAMPLES / "summarise.cwl", EXIT_WITH):
+        assert load(other)["hints"]["DockerRequirement"]["dockerPull"] == IMAGE
+
+
+def test_every_file_using_schema_org_names_its_schema() -> None:
+    for path in CWL_FILES:
+        document = load(path)
+        if any(str(key).startswith("s:") for key in document):
+            assert document["$namespaces"]["s"] == "https://schema.org/", path
+            assert document["$schemas"], path
+
+
+def test_the_stages_share_one_list_of_every_exit_code() -> None:
+    from cwl_utils.parser import load_document_by_uri
+
     for stage in ("make-granules.cwl", "summarise.cwl"):
-        assert load(EXAMPLES / stage)["hints"]["DockerRequirement"]["dockerPull"] == IMAGE
+        assert load(EXAMPLES / stage)["successCodes"] == {"$import": "every-exit-code.yml"}
+        process = load_document_by_uri((EXAMPLES / stage).as_uri())
+        assert process.successCodes == list(range(256))
 
 
 def test_tool_inputs_mirror_the_command_options() -> None:
     inputs = inputs_of(load(TOOL))
     assert set(inputs) == {
         "job_id", "status", "exit_code", "labels", "inputs", "outputs", "message",
-        "progress", "user_id", "start_time", "topic_arn", "endpoint_url", "aws_region",
-        "dry_run", "after", "extra_statuses",
+        "progress", "user_id", "start_time", "topic_arn", "endpoint_url", "timeout",
+        "best_effort", "aws_region", "dry_run", "after", "extra_statuses",
     }  # fmt: skip
     for name, spec in inputs.items():
         assert spec.get("label") and spec.get("doc"), f"{name}: no label or doc"
@@ -181,6 +178,13 @@ def test_workflow_order_comes_from_data_dependencies() -> None:
     assert sources("middle") == {"stage_1"}
     assert sources("stage_2") == {"stage_1", "middle"}
     assert sources("end") == {"stage_1", "stage_2"}
+    # The run fails, if it does, only after the end update, in a step that publishes nothing.
+    assert sources("exit") == {"stage_2", "end"}
+    assert steps["exit"]["run"] == "../exit-with.cwl"
+    # Every update is best effort: an outage of the jobs database never stops the science.
+    for step in ("start", "middle", "end"):
+        assert steps[step]["in"]["best_effort"] == {"default": True}
+        assert steps[step]["in"]["timeout"] == "update_timeout"
 
 
 # ------------------------------------------------------------------ the tool, against moto
@@ -199,7 +203,7 @@ def test_tool_publishes_one_update(testbed: LocalTopics, tmp_path: Path) -> None
         "topic_arn": testbed.standard.topic_arn,
         "endpoint_url": testbed.endpoint_url,
     }
-    result = cwltool(TOOL, job, tmp_path, *PRESERVE)
+    result = cwltool(TOOL, job, tmp_path)
     assert result.returncode == 0, result.stderr
     assert "update-job: published running for job cwl-tool-1" in result.stderr
     [delivery] = testbed.standard.receive()
@@ -245,7 +249,7 @@ def test_tool_takes_outputs_from_a_cwl_output_object_file(
         "topic_arn": testbed.fifo.topic_arn,
         "endpoint_url": testbed.endpoint_url,
     }
-    result = cwltool(TOOL, job, tmp_path, *PRESERVE)
+    result = cwltool(TOOL, job, tmp_path)
     assert result.returncode == 0, result.stderr
     [delivery] = testbed.fifo.receive()
     assert delivery.message["status"] == "succeeded"
@@ -258,7 +262,38 @@ def test_tool_takes_outputs_from_a_cwl_output_object_file(
     assert delivery.attributes["MessageGroupId"] == "cwl-tool-2"
 
 
-def test_tool_exits_with_the_exit_code_after_publishing_failed(
+def test_runner_internal_locations_are_not_published_as_urls(
+    testbed: LocalTopics, tmp_path: Path
+) -> None:
+    # As Toil hands an end step its files: file-store ids, nothing a user could open.
+    outputs = {
+        "summary": {"class": "File", "location": "toilfile:52:0:files/stage_2/summary.json"},
+        "literal": {"class": "File", "location": "_:b3c1b0f6-a1d4-4d7e", "contents": "x"},
+        "granules": {"class": "File", "location": "s3://bucket/job/granules.csv"},
+    }
+    job = {
+        "job_id": "cwl-tool-6",
+        "exit_code": 0,
+        # As the example's end step gives them: File objects interpolated into JSON text.
+        "outputs": json.dumps(outputs),
+        "topic_arn": testbed.standard.topic_arn,
+        "endpoint_url": testbed.endpoint_url,
+    }
+    result = cwltool(TOOL, job, tmp_path)
+    assert result.returncode == 0, result.stderr
+    [delivery] = testbed.standard.receive()
+    assert delivery.message["outputs"] == {
+        "summary": None,
+        "literal": None,
+        "granules": "s3://bucket/job/granules.csv",
+    }
+    warnings = re.findall(
+        r"update-job: warning: output location '([^']*)' is internal", result.stderr
+    )
+    assert warnings == [outputs["summary"]["location"], outputs["literal"]["location"]]
+
+
+def test_tool_publishes_failed_and_succeeds_so_a_retry_cannot_publish_again(
     testbed: LocalTopics, tmp_path: Path
 ) -> None:
     job = {
@@ -267,12 +302,57 @@ def test_tool_exits_with_the_exit_code_after_publishing_failed(
         "topic_arn": testbed.standard.topic_arn,
         "endpoint_url": testbed.endpoint_url,
     }
-    result = cwltool(TOOL, job, tmp_path, *PRESERVE)
-    assert result.returncode != 0
-    assert "exited with status: 3" in result.stderr
+    result = cwltool(TOOL, job, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "Final process status is success" in result.stderr
     [delivery] = testbed.standard.receive()
     assert delivery.message["status"] == "failed"
     assert delivery.message["exit-code"] == 3
+
+
+def test_tool_fails_when_the_update_is_not_delivered(tmp_path: Path) -> None:
+    job = {
+        "job_id": "cwl-tool-4",
+        "status": "running",
+        "topic_arn": "arn:aws:sns:us-east-1:123456789012:jobs",
+        "endpoint_url": CLOSED_ENDPOINT,
+        "timeout": 1,
+    }
+    result = cwltool(TOOL, job, tmp_path)
+    assert result.returncode != 0
+    assert "update-job: error: " in result.stderr
+    assert "[job update-job] completed permanentFail" in result.stderr
+
+
+def test_tool_with_best_effort_warns_and_succeeds_when_not_delivered(tmp_path: Path) -> None:
+    job = {
+        "job_id": "cwl-tool-5",
+        "exit_code": 0,
+        "topic_arn": "arn:aws:sns:us-east-1:123456789012:jobs",
+        "endpoint_url": CLOSED_ENDPOINT,
+        "timeout": 1,
+        "best_effort": True,
+    }
+    result = cwltool(TOOL, job, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "update-job: warning: not delivered: " in result.stderr
+    receipt = json.loads(Path(result.outputs["receipt"]["path"]).read_text(encoding="utf-8"))
+    assert receipt["message_id"] is None
+    assert receipt["dry_run"] is False
+    assert result.outputs["receipt"]["format"].endswith("/application/json")
+
+
+@pytest.mark.parametrize(("exit_code", "status"), [(0, 0), (3, 3), (255, 255), (256, 1), (-1, 1)])
+def test_exit_with_exits_with_the_code_and_publishes_nothing(
+    tmp_path: Path, exit_code: int, status: int
+) -> None:
+    # No AWS settings at all: it cannot publish.
+    result = run_cwl(EXIT_WITH, {"exit_code": exit_code}, tmp_path, preserve=())
+    if status == 0:
+        assert result.returncode == 0, result.stderr
+    else:
+        assert result.returncode != 0
+        assert f"exited with status: {status}" in result.stderr
 
 
 # ------------------------------------------------------------------ the example workflow
@@ -298,7 +378,7 @@ def test_example_workflow_success_run(testbed: LocalTopics, tmp_path: Path, fifo
     job = example_job("granule-summary.job.yml", topic, job_id=f"cwl-success-{fifo}")
     # --parallel: each step starts as soon as its inputs exist, so the order seen below
     # comes from the workflow's data dependencies alone.
-    result = cwltool(WORKFLOW, job, tmp_path, "--parallel", *PRESERVE)
+    result = cwltool(WORKFLOW, job, tmp_path, "--parallel")
     assert result.returncode == 0, result.stderr
     deliveries = topic.receive()
     assert [d.message["status"] for d in deliveries] == ["running", "running", "succeeded"]
@@ -335,7 +415,7 @@ def test_example_workflow_success_run(testbed: LocalTopics, tmp_path: Path, fifo
 
 def test_example_workflow_failure_run(testbed: LocalTopics, tmp_path: Path) -> None:
     job = example_job("granule-summary-fails.job.yml", testbed.fifo, job_id="cwl-failure-1")
-    result = cwltool(WORKFLOW, job, tmp_path, "--parallel", *PRESERVE)
+    result = cwltool(WORKFLOW, job, tmp_path, "--parallel")
     assert result.returncode != 0
     deliveries = testbed.fifo.receive()
     assert [d.message["status"] for d in deliveries] == ["running", "running", "failed"]
@@ -348,7 +428,9 @@ def test_example_workflow_failure_run(testbed: LocalTopics, tmp_path: Path) -> N
     # Stage 2 did no work after stage 1 failed; the end update failed the run with the code.
     assert "make-granules: no granules to process" in result.stderr
     assert "summarise: skipped, an earlier stage failed (exit code 3)" in result.stderr
-    assert "[job end] exited with status: 3" in result.stderr
+    # The end update step succeeded after publishing; the exit step failed the run.
+    assert "[job end] completed success" in result.stderr
+    assert "[job exit] exited with status: 3" in result.stderr
     assert "Final process status is permanentFail" in result.stderr
 
 
@@ -357,7 +439,7 @@ def test_example_workflow_stage_2_failure(testbed: LocalTopics, tmp_path: Path) 
     job = example_job(
         "granule-summary.job.yml", testbed.standard, job_id="cwl-failure-2", parameters=parameters
     )
-    result = cwltool(WORKFLOW, job, tmp_path, *PRESERVE)
+    result = cwltool(WORKFLOW, job, tmp_path)
     assert result.returncode != 0
     statuses = [
         (d.message["status"], d.message.get("exit-code")) for d in testbed.standard.receive()
@@ -378,14 +460,10 @@ def test_example_dry_run_needs_no_aws_and_no_node(tmp_path: Path) -> None:
         "AWS_CONFIG_FILE": os.devnull,
         "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
     }
-    preserve = [
-        arg
-        for name in ("AWS_EC2_METADATA_DISABLED", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE")
-        for arg in ("--preserve-environment", name)
-    ]
+    preserve = ("AWS_EC2_METADATA_DISABLED", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE")
     job = load(EXAMPLES / "granule-summary-dry-run.job.yml")
     assert "jobs_data_sns_topic_arn" not in job and "endpoint_url" not in job
-    result = cwltool(WORKFLOW, job, tmp_path, *preserve, env=env)
+    result = run_cwl(WORKFLOW, job, tmp_path, preserve=preserve, env=env)
     assert result.returncode == 0, result.stderr
     outputs = json.loads(result.stdout)
     receipt = json.loads(Path(outputs["end_update"]["path"]).read_text(encoding="utf-8"))
@@ -395,3 +473,31 @@ def test_example_dry_run_needs_no_aws_and_no_node(tmp_path: Path) -> None:
     assert receipt["message"]["id"] == job["job_id"]
     assert set(receipt["message"]["outputs"]) == {"granules", "summary"}
     assert "published" not in result.stderr
+
+
+def test_example_workflow_keeps_its_science_when_the_jobs_database_is_down(
+    tmp_path: Path,
+) -> None:
+    # The endpoint is a closed loopback port: start, middle and end updates all fail.
+    job = load(EXAMPLES / "granule-summary.job.yml")
+    job.update(
+        job_id="cwl-outage-1",
+        jobs_data_sns_topic_arn="arn:aws:sns:us-east-1:123456789012:jobs.fifo",
+        endpoint_url=CLOSED_ENDPOINT,
+        update_timeout=1,
+    )
+    result = cwltool(WORKFLOW, job, tmp_path, "--parallel")
+    assert result.returncode == 0, result.stderr
+    # The science: both stages ran and their outputs are the run's.
+    summary = Path(result.outputs["summary"]["path"]).read_text(encoding="utf-8")
+    assert json.loads(summary) == {"count": 3, "total": 1 + 4 + 9, "mean": 14 / 3}
+    assert Path(result.outputs["granules"]["path"]).is_file()
+    # The loss, said: one warning per update step, and the end receipt has no message id.
+    warnings = re.findall(r"update-job: warning: not delivered: .*", result.stderr)
+    assert len(warnings) == 3, result.stderr
+    assert all("this update is lost" in warning for warning in warnings)
+    receipt = json.loads(Path(result.outputs["end_update"]["path"]).read_text(encoding="utf-8"))
+    assert receipt["message_id"] is None
+    assert receipt["dry_run"] is False
+    assert receipt["message"]["status"] == "succeeded"
+    assert set(receipt["message"]["outputs"]) == {"granules", "summary"}

@@ -3,7 +3,6 @@ local endpoint."""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -14,29 +13,13 @@ import pytest
 from ruamel.yaml import YAML
 
 from tests.conftest import TESTS, LocalTopics, RunCommand
-from tests.localaws import LOCAL_AWS_ENV, Subscription
+from tests.cwlrun import CwlRun, run_cwl, validate, warnings_but_schema_org
+from tests.localaws import Subscription
 
 ROOT = TESTS.parent
 EXAMPLES = ROOT / "cwl" / "examples"
 WORD_COUNT = TESTS / "workflows" / "word-count"
 VENV_BIN = Path(sys.executable).parent
-CWLTOOL = str(VENV_BIN / "cwltool")
-
-
-def cwltool(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """cwltool as a user runs it: without containers, this venv's update-job first on PATH,
-    the local AWS settings passed through to the update steps."""
-    env = {**os.environ, "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
-    preserved = [arg for name in LOCAL_AWS_ENV for arg in ("--preserve-environment", name)]
-    return subprocess.run(
-        [CWLTOOL, "--no-container", *preserved, *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=cwd,
-        timeout=120,
-        check=False,
-    )
 
 
 def wrap(update_job: RunCommand, original: Path, wrapped: Path) -> tuple[str, str]:
@@ -44,7 +27,7 @@ def wrap(update_job: RunCommand, original: Path, wrapped: Path) -> tuple[str, st
     result = update_job("wrap", str(original), "-o", str(wrapped))
     assert result.returncode == 0, result.stderr
     assert result.stdout == ""
-    validated = cwltool("--validate", str(wrapped), cwd=wrapped.parent)
+    validated = validate(wrapped, cwd=wrapped.parent)
     log = validated.stdout + validated.stderr
     assert validated.returncode == 0, log
     assert f"{wrapped.name} is valid CWL" in log
@@ -54,7 +37,7 @@ def wrap(update_job: RunCommand, original: Path, wrapped: Path) -> tuple[str, st
 
 def run_wrapped(
     wrapped: Path, topic: Subscription, job_id: str, inputs: dict[str, Any]
-) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+) -> tuple[CwlRun, dict[str, Any]]:
     """Run the wrapper for the job; the run and its output object (empty if it failed)."""
     job = {
         **inputs,
@@ -63,11 +46,8 @@ def run_wrapped(
         "endpoint_url": topic.endpoint_url,
         "labels": ["wrapped", "test"],
     }
-    job_file = wrapped.with_name("job.json")
-    job_file.write_text(json.dumps(job))
-    outdir = wrapped.parent / "out"
-    result = cwltool("--outdir", str(outdir), str(wrapped), str(job_file), cwd=wrapped.parent)
-    outputs = json.loads(result.stdout) if result.returncode == 0 else {}
+    result = run_cwl(wrapped, job, wrapped.parent, cwd=wrapped.parent)
+    outputs = result.outputs if result.returncode == 0 else {}
     return result, outputs
 
 
@@ -96,7 +76,7 @@ def test_third_party_workflow_with_files_runs_between_start_and_end_updates(
     assert "run: ../../" in text  # the original, by a path relative to the wrapper
     # The original has no `after` input: it runs in a workflow that waits for the receipt.
     assert "run: '#word_count_after_start'" in text
-    assert "warning" not in log.lower()
+    assert warnings_but_schema_org(log) == []
     assert "update-job run" in text  # the doc points to it for failures
 
     text_file = tmp_path / "words.txt"
@@ -145,7 +125,7 @@ def test_the_example_workflows_stages_report_success(
 ) -> None:
     wrapped = tmp_path / f"{stage}-updates.cwl"
     text, log = wrap(update_job, EXAMPLES / f"{stage}.cwl", wrapped)
-    assert "warning" not in log.lower()
+    assert warnings_but_schema_org(log) == []
     assert "_after_start" not in text  # the stages wait through their own `after` input
     if "granules" in inputs:
         (tmp_path / "granules.csv").write_text("C1.G0001,1\nC1.G0002,4\n")
@@ -166,7 +146,7 @@ def test_a_stage_that_reports_its_failure_ends_the_job_failed(
     result, _ = run_wrapped(
         wrapped, testbed.fifo, "job-stage-fails", {"collection_id": "C1", "count": 0}
     )
-    # The end update goes out, then its step exits with the stage's code: the run fails.
+    # The end update goes out; then a step that publishes nothing fails the run.
     assert result.returncode != 0
     running, failed = messages(testbed.fifo)
     assert running["status"] == "running"

@@ -247,6 +247,12 @@ def cli() -> None:
     "become their location URLs), or a CWL File or Directory object or an array of them "
     "(each becomes basename: location URL).",
 )
+@click.option(
+    "--exit-zero",
+    is_flag=True,
+    help="With --exit-code: exit 0 once published, not with the code (a step that a "
+    "runner may retry must not fail after publishing).",
+)
 @click.option("--message", help="A note on the job's state, for people.")
 @click.option("--progress", metavar="0..100", help="Percent done.")
 @click.option("--start-time", metavar="now|ISO-8601", help="Set the job's start-time.")
@@ -264,6 +270,7 @@ def publish(
     status: str | None,
     extra_statuses: frozenset[str],
     exit_code: int | None,
+    exit_zero: bool,
     outputs: str | None,
     message: str | None,
     progress: str | None,
@@ -308,7 +315,7 @@ def publish(
         click.echo(json.dumps(receipt.as_json(), indent=2, ensure_ascii=False))
     elif receipt.message_id is not None:
         click.echo(receipt.message_id)
-    if exit_code is not None:
+    if exit_code is not None and not exit_zero:
         ctx.exit(process_exit_status(exit_code))
 
 

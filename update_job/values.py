@@ -162,8 +162,27 @@ def cwl_locations(value: Any) -> Any:
         if value.get("class") in ("File", "Directory"):
             location = value.get("location") or value.get("path")
             if isinstance(location, str):
-                return location
+                return location if is_lasting_location(location) else None
         return {key: cwl_locations(item) for key, item in value.items()}
     if isinstance(value, list):
         return [cwl_locations(item) for item in value]
     return value
+
+
+# Where a runner keeps a file while the workflow runs (Toil's file store, CWL's anonymous
+# ids): nothing a user of the jobs database could open once the run is over.
+RUNNER_INTERNAL_SCHEMES = ("toilfile:", "toildir:", "_:")
+
+
+def is_lasting_location(location: str) -> bool:
+    """False, with a warning on stderr, for a runner-internal location: the outputs then
+    show the file as null rather than as a location that is no URL."""
+    if not location.startswith(RUNNER_INTERNAL_SCHEMES):
+        return True
+    print(
+        f"update-job: warning: output location {location[:200]!r} is internal to the "
+        "workflow runner, not a URL: reported as null (report the stage-out step's URLs, "
+        "or run the workflow under `update-job run --outputs-from-stdout`)",
+        file=sys.stderr,
+    )
+    return False

@@ -33,6 +33,10 @@ MISSING_CWL_UTILS = "update-job wrap needs cwl-utils: pip install 'update-job[cw
 # cwl/update-job.cwl, shipped in the package (update_job/update-job.cwl links to it).
 DEFAULT_TOOL = Path(__file__).resolve().parent / "update-job.cwl"
 TOOL_ID = "update-job"
+# cwl/exit-with.cwl, shipped likewise: fails the run after the end update has published
+# `failed` (the update step itself succeeds, so that a runner may retry it safely).
+EXIT_WITH_TOOL = Path(__file__).resolve().parent / "exit-with.cwl"
+EXIT_WITH_ID, EXIT_STEP = "exit-with", "job_exit"
 START_STEP, END_STEP = "job_started", "job_finished"
 # The step input that makes the original wait for the start update: the original's own
 # `after` input if it has one for the purpose (as the Update Job tool and the example's
@@ -411,12 +415,27 @@ def packed(original: Original, tool: Tool, wrapper_name: str) -> dict[str, Any]:
         for key, value in tool.document.items()
         if not key.startswith("$") and key not in ("class", "id", "cwlVersion")
     )
-    step = step_name(original.reference, {START_STEP, END_STEP})
+    step = step_name(original.reference, {START_STEP, END_STEP, EXIT_STEP})
     graph = [main_workflow(original, tool, step, wrapper_name)]
     if not original.waits_by_after:
         graph.append(after_start_workflow(original, step))
     document["$graph"] = [*graph, copy]
+    if original.reports_exit_code:
+        document["$graph"].append(exit_with_copy())
     return document
+
+
+def exit_with_copy() -> dict[str, Any]:
+    from ruamel.yaml import YAML
+
+    exit_with = YAML(typ="safe").load(EXIT_WITH_TOOL.read_text(encoding="utf-8"))
+    copy: dict[str, Any] = {"class": "CommandLineTool", "id": EXIT_WITH_ID}
+    copy.update(
+        (key, value)
+        for key, value in exit_with.items()
+        if not key.startswith(("$", "s:")) and key not in ("class", "id", "cwlVersion")
+    )
+    return copy
 
 
 def main_workflow(original: Original, tool: Tool, step: str, wrapper_name: str) -> dict[str, Any]:
@@ -439,6 +458,8 @@ def main_workflow(original: Original, tool: Tool, step: str, wrapper_name: str) 
         step: original_step(original, tool, step),
         END_STEP: end_step(original, tool, inputs, step),
     }
+    if original.reports_exit_code:
+        main["steps"][EXIT_STEP] = exit_step(tool, step)
     return main
 
 
@@ -508,6 +529,16 @@ def end_step(original: Original, tool: Tool, inputs: UpdateInputs, step: str) ->
         f"{step}/{original.outputs[0].name}"
     )
     return {"run": f"#{TOOL_ID}", "in": step_in, "out": tool.outputs}
+
+
+def exit_step(tool: Tool, step: str) -> dict[str, Any]:
+    """After the end update, the run fails with the original's exit code: the end update
+    step itself succeeds once published, so that a runner's retry cannot publish twice."""
+    return {
+        "run": f"#{EXIT_WITH_ID}",
+        "in": {"exit_code": f"{step}/{EXIT_CODE}", "after": f"{END_STEP}/{tool.outputs[0]}"},
+        "out": [],
+    }
 
 
 def wrapper_doc(original: Original, wrapper_name: str) -> str:

@@ -5,24 +5,26 @@ id: granule-summary
 label: Granule summary, with job updates at start, middle and end
 doc: |
   An example of a workflow that keeps its job's document in the jobs database current:
-  two stages (make granules, then summarise them) wrapped in Update Job steps.
+  two stages (make granules, then summarise them) between Update Job steps.
 
     start   running, start-time now, the job's inputs and labels
     stage 1 make granules
     middle  running, "stage 1 of 2 done", progress 50
     stage 2 summarise the granules
-    end     succeeded with the stages' outputs, or failed with the exit code; then the
-            step exits with that code, so the run fails too
+    end     succeeded with the stages' outputs, or failed with the exit code
+    exit    exits with the exit code, so a failed job fails the run too
 
-  Each step takes something from the step before it (an update's receipt, a stage's exit
-  code), so the order comes from data dependencies alone. A stage reports its exit code
-  instead of stopping the workflow; stage 2 does no work after a failed stage 1 and passes
-  its exit code on, so the end update always runs and always tells the truth.
-
-  Parameter references only: no JavaScript, no Node.js.
+  The order comes from data dependencies alone. A stage reports its exit code instead of
+  stopping the workflow, so the end update always runs and tells the truth. The update
+  steps succeed once published (a runner may retry them); only `exit` fails, and it
+  publishes nothing. The updates are best effort: when the jobs database cannot be
+  reached, an update step warns and the science goes on; the end update's receipt (an
+  output of the run) then has no message id. See docs/cwl.md.
 
 $namespaces:
   s: https://schema.org/
+$schemas:
+  - https://schema.org/version/latest/schemaorg-current-https.rdf
 s:license: https://spdx.org/licenses/Apache-2.0
 s:version: 0.1.0
 s:codeRepository: https://github.com/unity-sds/update-job
@@ -66,6 +68,12 @@ inputs:
     type: string?
     label: SNS endpoint URL
     doc: A local or VPC SNS endpoint; AWS's by default.
+  update_timeout:
+    type: float?
+    label: Update timeout
+    doc: |
+      How long each update step tries to deliver, in seconds (update-job's default, 30,
+      if not given), before it warns and lets the workflow go on.
   aws_region:
     type: string
     default: us-west-2
@@ -89,7 +97,9 @@ outputs:
   end_update:
     type: File
     label: End update receipt
-    doc: The end update's receipt (message id and message).
+    doc: |
+      The end update's receipt: its message id, or null when the update could not be
+      delivered (the end step's warning says so), and the message.
     outputSource: end/receipt
 
 steps:
@@ -105,6 +115,8 @@ steps:
       user_id: user_id
       topic_arn: jobs_data_sns_topic_arn
       endpoint_url: endpoint_url
+      timeout: update_timeout
+      best_effort: {default: true}
       aws_region: aws_region
       dry_run: dry_run
     out: [receipt]
@@ -135,6 +147,8 @@ steps:
         valueFrom: stage 1 of 2 done, exit code $(self)
       topic_arn: jobs_data_sns_topic_arn
       endpoint_url: endpoint_url
+      timeout: update_timeout
+      best_effort: {default: true}
       aws_region: aws_region
       dry_run: dry_run
     out: [receipt]
@@ -161,6 +175,16 @@ steps:
         valueFrom: '{"granules": $(inputs.granules), "summary": $(inputs.summary)}'
       topic_arn: jobs_data_sns_topic_arn
       endpoint_url: endpoint_url
+      timeout: update_timeout
+      best_effort: {default: true}
       aws_region: aws_region
       dry_run: dry_run
     out: [receipt]
+
+  exit:
+    label: "Exit with the job's exit code (publishes nothing)"
+    run: ../exit-with.cwl
+    in:
+      exit_code: stage_2/exit_code
+      after: end/receipt
+    out: []

@@ -51,6 +51,8 @@ def _cwltool(cwl: Path, job: dict[str, Any], tmp_path: Path) -> subprocess.Compl
         str(Path(sys.executable).with_name("cwltool")),
         "--podman",
         "--custom-net=host",
+        # The CWL files name schema.org's vocabulary in $schemas: fetch nothing off this machine.
+        "--skip-schemas",
         *preserve,
         "--outdir",
         str(tmp_path / "out"),

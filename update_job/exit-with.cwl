@@ -1,0 +1,1 @@
+../cwl/exit-with.cwl
