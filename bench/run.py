@@ -29,7 +29,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tests.localaws import (  # noqa: E402
+from localaws import (  # noqa: E402
     LOCAL_AWS_ENV,
     MotoServer,
     subscribe_queue,

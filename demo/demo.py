@@ -25,7 +25,7 @@ from ruamel.yaml import YAML
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.localaws import (  # noqa: E402
+from localaws import (  # noqa: E402
     LOCAL_AWS_ENV,
     UNSAFE_AWS_ENV,
     Delivery,

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
+from localaws import LOCAL_AWS_ENV, Delivery, Subscription
 from tests.conftest import LocalTopics
-from tests.localaws import LOCAL_AWS_ENV, Delivery, Subscription
 from update_job import __version__
 from update_job.message import Status
 

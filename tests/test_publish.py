@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from click.testing import Result
 
+from localaws import client, subscribe_queue
 from tests.conftest import CLOSED_ENDPOINT, LocalTopics, RunCommand
-from tests.localaws import client, subscribe_queue
 
 Invoke = Callable[..., Result]
 

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
+from localaws import LOCAL_AWS_ENV, Subscription
 from tests.conftest import TESTS, LocalTopics, RunCommand
-from tests.localaws import LOCAL_AWS_ENV, Subscription
 
 ROOT = TESTS.parent
 EXAMPLES = ROOT / "cwl" / "examples"
