@@ -29,7 +29,7 @@ WORKFLOW = EXAMPLES / "granule-summary.cwl"
 CWL_FILES = sorted(CWL.rglob("*.cwl"))
 BIN = Path(sys.executable).parent
 CWLTOOL = str(BIN / "cwltool")
-IMAGE = f"ghcr.io/unity-sds/update-job:{__version__}"
+IMAGE = f"localhost/update-job:{__version__}"
 # What the runner may hand a step: test credentials for moto, and no lookup of the instance
 # metadata service (an address off this machine) or of the user's AWS files.
 PRESERVE = [arg for name in LOCAL_AWS_ENV for arg in ("--preserve-environment", name)]
