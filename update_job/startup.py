@@ -1,17 +1,27 @@
-"""Start-up: skip pydantic's plugin discovery when no pydantic plugin is installed.
+"""Start-up and exit costs of a short-lived command, cut without changing what it does.
 
-The first model pydantic builds asks its plugin loader for plugins; the loader imports
-importlib.metadata (with email, zipfile, csv: about 15 ms) and reads the entry points of
-every installed distribution, on every run of update-job, to find none. Here the same
-question (is any distribution declaring a `pydantic` entry point?) is answered by reading
-only the `entry_points.txt` files on sys.path, and when the answer is no, the loader is a
-module whose get_plugins() returns no plugins, which is what the real one would return.
-Anything else asked of the loader loads the real one. With a plugin installed, or a
-sys.path entry that is not a plain directory, nothing changes.
+update-job runs as a process per update, at least three times per job, so what the
+interpreter does around the command counts:
+
+- pydantic's plugin discovery. The first model pydantic builds asks its plugin loader for
+  plugins; the loader imports importlib.metadata (with email, zipfile, csv: about 15 ms) and
+  reads the entry points of every installed distribution, on every run, to find none. Here
+  the same question (does any distribution declare a `pydantic` entry point?) is answered by
+  reading only the `entry_points.txt` files on sys.path, and when the answer is no, the
+  loader is a module whose get_plugins() returns no plugins, which is what the real one
+  would return. Anything else asked of it loads the real one. With a plugin installed, or a
+  sys.path entry that is not a plain directory, nothing changes.
+- The collections at exit. Once a publish has made its botocore client, the heap holds
+  tens of thousands of objects (modules, endpoint data, the service model) that live until
+  the process ends; the interpreter's last garbage collections walk them all to free
+  nothing the operating system would not. At exit they are moved out of the collector's
+  reach (gc.freeze) first: about 10% of a publish's wall time.
 """
 
 from __future__ import annotations
 
+import atexit
+import gc
 import os
 import sys
 import types
@@ -71,3 +81,8 @@ def skip_plugin_discovery_if_none_installed() -> None:
     if LOADER in sys.modules or pydantic_plugin_may_be_installed(sys.path):
         return
     sys.modules[LOADER] = NoPluginsLoader(LOADER, __doc__)
+
+
+def skip_collections_at_exit() -> None:
+    # atexit handlers run before the interpreter's final collections.
+    atexit.register(gc.freeze)
