@@ -193,3 +193,36 @@ def test_demo_failure_run_says_exit_status_1_is_expected() -> None:
     assert "cwltool exit status: 0" in out
     assert "cwltool exit status: 1 (expected:" in out
     assert out.rstrip().endswith("(the failure run with exit status 1)")
+
+
+def test_the_cwltool_recipe_in_the_docs_publishes_to_the_local_endpoint(
+    local_endpoint: tuple[subprocess.Popen[str], list[str]],
+) -> None:
+    """docs/cwl.md's cwltool block, pasted after the export lines, as it is written."""
+    doc = (ROOT / "docs" / "cwl.md").read_text()
+    [block] = [
+        block.split("```", 1)[0]
+        for block in doc.split("```bash\n")[1:]
+        if "demo/local_endpoint.py" in block.split("```", 1)[0]
+    ]
+    assert "--outdir" in block and "AWS_SESSION_TOKEN \\" not in block
+    _, exports = local_endpoint
+    result = subprocess.run(
+        ["bash", "-e", "-c", "\n".join([*exports, block])],
+        cwd=ROOT,
+        env=newcomer_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert "WARNING" not in result.stderr  # e.g. cwltool on a preserved variable that is unset
+    # received.py's lines (cwltool's output object before them ends without a newline)
+    received = [
+        json.loads(line[line.index('{"id"') :])
+        for line in result.stdout.splitlines()
+        if '{"id"' in line
+    ]
+    assert [message["status"] for message in received] == ["running", "running", "succeeded"]
+    assert {message["id"] for message in received} == {"example-success-1"}
