@@ -1,7 +1,11 @@
 # update-job: publish a job-status update to the jobs database's SNS topic.
 #
-#   docker build -t update-job .
-#   docker run --rm update-job update-job --help
+#   docker build -t localhost/update-job:0.1.0 .        # or: podman build -t ...
+#   docker run --rm localhost/update-job:0.1.0 update-job --help
+#
+# localhost/update-job:<version> is the image cwl/update-job.cwl's DockerRequirement names;
+# to run it from a registry, push it there and point the hint (or cwltool --overrides) at it:
+# see docs/container.md.
 #
 # BASE must be a Debian python slim image (python on PATH, with venv). Both stages use it,
 # so the venv's interpreter path is the same in the runtime stage.
@@ -41,7 +45,6 @@ ARG VERSION=0.1.0
 LABEL org.opencontainers.image.title="update-job" \
       org.opencontainers.image.description="Publish a job's status update to the jobs database's SNS topic" \
       org.opencontainers.image.version="${VERSION}" \
-      org.opencontainers.image.source="https://github.com/unity-sds/update-job" \
       org.opencontainers.image.licenses="Apache-2.0"
 COPY --from=build /opt/venv /opt/venv
 ENV PATH="/opt/venv/bin:${PATH}" \

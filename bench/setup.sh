@@ -10,11 +10,11 @@ if [[ ! -x $venv/bin/aws ]]; then
     "$venv/bin/python" -m pip install --quiet awscli
 fi
 "$venv/bin/aws" --version
-# update-job installed from this tree as a user installs it (not editable), with boto3 for
-# the one-liner; reinstalled every time so it is the code in the tree.
+# update-job installed from this tree as a user installs it (not editable), with the bench
+# extra (boto3, for the one-liner); reinstalled every time so it is the code in the tree.
 app=bench/.venv-update-job
 if [[ ! -x $app/bin/python ]]; then
     .venv/bin/python -m venv "$app"
 fi
 "$app/bin/python" -m pip install --quiet --upgrade --force-reinstall --no-deps .
-"$app/bin/python" -m pip install --quiet .
+"$app/bin/python" -m pip install --quiet '.[bench]'

@@ -42,9 +42,11 @@ requirements:
         entry: $(inputs.outputs)
 
 hints:
-  # Point this at your registry (same tag: the package version) to use your own copy.
+  # The image the project's Dockerfile builds (`docker build -t localhost/update-job:0.1.0 .`).
+  # From a registry: push it there and name it here, or use cwltool --overrides
+  # (docs/container.md). The tag is the package version.
   DockerRequirement:
-    dockerPull: ghcr.io/unity-sds/update-job:0.1.0
+    dockerPull: localhost/update-job:0.1.0
   SoftwareRequirement:
     packages:
       update-job:

@@ -6,8 +6,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if [ ! -x .venv/bin/python ]; then
+    echo "== creating .venv"
     python3 -m venv .venv
 fi
+echo "== .venv: installing update-job with its test extra (pip)"
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e '.[test]'
 
@@ -20,4 +22,11 @@ ruff format --check .
 echo "== mypy --strict"
 mypy
 echo "== pytest"
+if [ "$(id -u)" = 0 ]; then
+    # Say it before it happens: the container tests change this machine the first time.
+    echo "   (the container tests, run as root, install podman & co. with apt-get and build a" \
+        "base image the first time, each announced; cached in" \
+        "${UPDATE_JOB_TEST_CACHE:-~/.cache/update-job-tests} and podman's image store;" \
+        "skip them with -m \"not container\")"
+fi
 exec pytest "$@"

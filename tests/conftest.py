@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from tests.localaws import LOCAL_AWS_ENV, UNSAFE_AWS_ENV, MotoServer, Subscription, subscribe_queue
+from localaws import LOCAL_AWS_ENV, UNSAFE_AWS_ENV, MotoServer, Subscription, subscribe_queue
 from update_job.cli import cli
 
 # Every AWS client the tests make, here or in a subprocess, stays on this machine; one that

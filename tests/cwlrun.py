@@ -1,7 +1,7 @@
 """One way for every test to run CWL: cwltool or Toil (toil-cwl-runner), without containers,
 with this venv's update-job first on PATH, on this machine only.
 
-Each runner hands the update steps the local AWS settings (tests.localaws.LOCAL_AWS_ENV:
+Each runner hands the update steps the local AWS settings (localaws.LOCAL_AWS_ENV:
 fake keys for moto, no instance-metadata lookup, no user AWS files) the way it can:
 cwltool through --preserve-environment, Toil, which ignores that option, through
 --preserve-entire-environment (Toil stores that environment in its job store: fine for
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.localaws import LOCAL_AWS_ENV
+from localaws import LOCAL_AWS_ENV
 
 BIN = Path(sys.executable).parent
 CWLTOOL = str(BIN / "cwltool")

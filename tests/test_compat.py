@@ -11,10 +11,11 @@ from typing import Any
 
 import pytest
 
+from localaws import LOCAL_AWS_ENV, Subscription
 from tests.conftest import TESTS, LocalTopics
 from tests.consumer import document_after
-from tests.localaws import Subscription
-from tests.test_cwl import BIN, PRESERVE, TOOL, cwltool, load
+from tests.cwlrun import CwlRun, run_cwl
+from tests.test_cwl import TOOL, load
 
 ROOT = TESTS.parent
 COMPAT = ROOT / "cwl" / "compat" / "publish-job-status.cwl"
@@ -32,16 +33,11 @@ UNITY_INPUTS = {
 UNITY_OUTPUTS = {"results": "stdout", "errors": "stderr"}
 
 
-def run(cwl: Path, job: dict[str, Any], tmp_path: Path, topic: Subscription) -> Any:
+def run(cwl: Path, job: dict[str, Any], tmp_path: Path, topic: Subscription) -> CwlRun:
     """cwltool on `cwl`, the step's SNS endpoint the local one, as a deployment would set
     AWS_ENDPOINT_URL_SNS for a VPC endpoint: Unity's interface has no input for it."""
-    env = {
-        **os.environ,
-        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-        "AWS_ENDPOINT_URL_SNS": topic.endpoint_url,
-    }
-    preserve = [*PRESERVE, "--preserve-environment", "AWS_ENDPOINT_URL_SNS"]
-    return cwltool(cwl, job, tmp_path, *preserve, env=env)
+    env = {**os.environ, "AWS_ENDPOINT_URL_SNS": topic.endpoint_url}
+    return run_cwl(cwl, job, tmp_path, preserve=[*LOCAL_AWS_ENV, "AWS_ENDPOINT_URL_SNS"], env=env)
 
 
 def test_the_interface_is_unitys() -> None:

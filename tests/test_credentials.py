@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from localaws import MotoServer, client
 from tests.conftest import RunCommand
-from tests.localaws import MotoServer, client
 
 # moto lets the first N requests through unauthenticated: its own warm-up (2) and the setup
 # below (3). Every request after that needs an IAM identity allowed to make it.

@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
+from localaws import Delivery, Subscription
 from tests.conftest import CLOSED_ENDPOINT, LocalTopics
 from tests.consumer import document_after
 from tests.cwlrun import CwlRun, run_cwl, validate, warnings_but_schema_org
-from tests.localaws import Delivery, Subscription
 from update_job import __version__
 from update_job.message import Status
 
@@ -32,7 +32,7 @@ WORKFLOW = EXAMPLES / "granule-summary.cwl"
 CWL_FILES = sorted(CWL.rglob("*.cwl"))
 EXIT_WITH = CWL / "exit-with.cwl"
 BIN = Path(sys.executable).parent
-IMAGE = f"ghcr.io/unity-sds/update-job:{__version__}"
+IMAGE = f"localhost/update-job:{__version__}"
 
 
 def load(path: Path) -> Any:

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from localaws import Subscription, subscribe_queue
 from tests.conftest import UPDATE_JOB, RunCommand
 from tests.faultproxy import FaultMode, FaultProxy
-from tests.localaws import Subscription, subscribe_queue
 from update_job.aws import TOTAL_ATTEMPTS
 from update_job.spool import spooled_files
 

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from click.testing import Result
 
+from localaws import Subscription
 from tests.conftest import TESTS, LocalTopics, RunCommand
 from tests.consumer import MissingDocument, document_after
-from tests.localaws import Subscription
 
 Invoke = Callable[..., Result]
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from click.testing import Result
 
+from localaws import client, subscribe_queue
 from tests.conftest import CLOSED_ENDPOINT, LocalTopics, RunCommand
-from tests.localaws import client, subscribe_queue
 
 Invoke = Callable[..., Result]
 
@@ -227,7 +227,7 @@ def test_explicit_status_wins_over_the_exit_code(testbed: LocalTopics, invoke: I
 
 
 def test_cwl_output_object_becomes_urls(testbed: LocalTopics, update_job: RunCommand) -> None:
-    cwl_output = (Path(__file__).parent / "messages" / "cwl.output.json").read_text()
+    cwl_output = (Path(__file__).parent / "data" / "cwl.output.json").read_text()
     result = update_job(
         "--job-id", "job-11", "--exit-code", "0", "--outputs", "@-",
         "--topic-arn", testbed.standard.topic_arn, "--endpoint-url", testbed.endpoint_url,

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from localaws import Delivery, Subscription
 from tests.conftest import CLOSED_ENDPOINT, UPDATE_JOB, LocalTopics, RunCommand
 from tests.faultproxy import FaultProxy
-from tests.localaws import Delivery, Subscription
 from update_job.spool import spooled_files
 
 PYTHON = sys.executable

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from localaws import Subscription, subscribe_queue
 from tests.conftest import CLOSED_ENDPOINT, UPDATE_JOB, LocalTopics, RunCommand
-from tests.localaws import Subscription, subscribe_queue
 from update_job.spool import spool, spooled_files
 
 

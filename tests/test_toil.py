@@ -20,9 +20,9 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
+from localaws import Subscription
 from tests.conftest import UPDATE_JOB, LocalTopics, RunCommand
 from tests.cwlrun import BIN, TOIL, run_cwl, runner_command, runner_env
-from tests.localaws import Subscription
 
 pytestmark = pytest.mark.toil
 

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
+from localaws import Subscription
 from tests.conftest import TESTS, LocalTopics, RunCommand
 from tests.cwlrun import CwlRun, run_cwl, validate, warnings_but_schema_org
-from tests.localaws import Subscription
 
 ROOT = TESTS.parent
 EXAMPLES = ROOT / "cwl" / "examples"
@@ -234,18 +234,13 @@ def test_a_dry_run_of_a_wrapper_needs_no_topic(update_job: RunCommand, tmp_path:
     assert wrapper["inputs"]["jobs_data_sns_topic_arn"]["type"] == ["null", "string"]
     text_file = tmp_path / "words.txt"
     text_file.write_text("b a\n")
-    job = tmp_path / "job.json"
-    job.write_text(
-        json.dumps(
-            {"job_id": "dry-1", "dry_run": True, "text": {"class": "File", "path": str(text_file)}}
-        )
-    )
-    result = cwltool("--outdir", str(tmp_path / "out"), str(wrapped), str(job), cwd=tmp_path)
+    job = {"job_id": "dry-1", "dry_run": True, "text": {"class": "File", "path": str(text_file)}}
+    result = run_cwl(wrapped, job, tmp_path / "run", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "[job job_started] completed success" in result.stderr
     assert "[job job_finished] completed success" in result.stderr
     assert "published" not in result.stderr
-    assert Path(json.loads(result.stdout)["count"]["path"]).read_text().strip() == "2"
+    assert Path(result.outputs["count"]["path"]).read_text().strip() == "2"
 
 
 def test_a_unity_workflow_keeps_its_own_topic_input(update_job: RunCommand, tmp_path: Path) -> None:

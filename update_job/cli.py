@@ -462,11 +462,17 @@ def wrap(workflow: str, output: Path | None, tool: Path | None) -> None:
         click.echo(f"update-job: wrote {output}, which runs {workflow}", err=True)
 
 
+# The JSON Schema dialect pydantic generates; named so validators need not guess it.
+JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
+
+
 @cli.command()
 @extra_statuses_option
 def schema(extra_statuses: frozenset[str]) -> None:
     """Print the update message's JSON Schema: the contract for consumers."""
-    click.echo(json.dumps(json_schema(extra_statuses), indent=2))
+    click.echo(
+        json.dumps({"$schema": JSON_SCHEMA_DIALECT, **json_schema(extra_statuses)}, indent=2)
+    )
 
 
 def main() -> NoReturn:

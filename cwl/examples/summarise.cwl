@@ -48,7 +48,7 @@ requirements:
 hints:
   # Any image with python3 will do; this one is already there for the update steps.
   DockerRequirement:
-    dockerPull: ghcr.io/unity-sds/update-job:0.1.0
+    dockerPull: localhost/update-job:0.1.0
 
 baseCommand: [python3, summarise.py]
 

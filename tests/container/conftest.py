@@ -6,8 +6,10 @@ when this machine cannot run them, except under CI (CI=true), where that is a fa
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
+import sys
 from collections.abc import Callable
 
 import pytest
@@ -24,11 +26,19 @@ def _unavailable(reason: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def container_image() -> str:
-    """The update-job image (``localhost/update-job:<version>``, also tagged with the name
-    the CWL hint uses), built on the local stand-in base. Slow only the first time."""
+def container_image(request: pytest.FixtureRequest) -> str:
+    """The update-job test image (``localhost/update-job-test:<version>``), built on the
+    local stand-in base. Slow only the first time, and then it says so first."""
     if not harness.is_root():
         _unavailable("container tests need root (rootful podman); run them as root")
+    capture = request.config.pluginmanager.getplugin("capturemanager")
+
+    def announce(message: str) -> None:
+        # Past pytest's output capture: the line is for whoever is waiting at the terminal.
+        with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
+            print(f"\n[update-job container tests] {message}", file=sys.stderr, flush=True)
+
+    harness.announce = announce
     try:
         harness.ensure_podman()
         return harness.build_image()

@@ -53,3 +53,18 @@ def test_dockerignore_keeps_tests_venvs_and_caches_out() -> None:
     assert "pyproject.toml" in allowed
     assert not allowed & {"tests", ".venv", ".git", "cwl", ".ci", ".cache"}
     assert "**/__pycache__" in rules
+
+
+def test_one_image_name_for_the_build_the_cwl_hint_and_the_labels() -> None:
+    """The Dockerfile's build command, its VERSION default and the CWL hint name one image:
+    the one the project's own build produces, localhost/update-job:<version>."""
+    image = harness.production_image()
+    assert image == f"localhost/update-job:{harness.project_version()}"
+    assert harness.cwl_hint_image() == image
+    text = harness.DOCKERFILE.read_text(encoding="utf-8")
+    header = [line for line in text.splitlines() if line.startswith("#")]
+    builds = [line for line in header if " build -t " in line]
+    assert builds and all(f" build -t {image} ." in line for line in builds), builds
+    assert f"ARG VERSION={harness.project_version()}" in text.splitlines()
+    labels = text[text.index("LABEL ") :]
+    assert "://" not in labels.split("\nCOPY", 1)[0]

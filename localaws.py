@@ -1,7 +1,9 @@
 """A local SNS -> SQS endpoint shaped like production: moto_server on loopback, topics with
 SQS queues subscribed (raw delivery off, so each queue message is an SNS envelope).
 
-Used by the tests' fixtures and by the demo. Nothing here talks to anything but loopback.
+A development helper, not part of the package: the tests' fixtures, the demo, the "try it by
+hand" scripts in demo/ and the benchmark import it (from the repository's root). It needs the
+test extra (moto[server], boto3). Nothing here talks to anything but loopback.
 """
 
 from __future__ import annotations
