@@ -13,12 +13,11 @@ $namespaces:
 $schemas:
   - https://schema.org/version/latest/schemaorg-current-https.rdf
 s:license: https://spdx.org/licenses/Apache-2.0
-s:codeRepository: https://github.com/unity-sds/update-job
 
 hints:
   # Any image with python3 will do; this one is already there for the update steps.
   DockerRequirement:
-    dockerPull: ghcr.io/unity-sds/update-job:0.1.0
+    dockerPull: localhost/update-job:0.1.0
 
 # A process exits with 0..255 only (256 would wrap to success): any other code exits 1.
 baseCommand:

@@ -20,10 +20,8 @@ $schemas:
 s:author:
   - class: s:Organization
     s:name: update-job developers
-    s:url: https://github.com/unity-sds/update-job
 s:license: https://spdx.org/licenses/Apache-2.0
 s:version: 0.1.0
-s:codeRepository: https://github.com/unity-sds/update-job
 s:keywords: [jobs database, job status, SNS, Unity SPS]
 
 requirements:

@@ -65,6 +65,8 @@ def run_workflow(
     command = [
         str(BIN / "cwltool"),
         "--no-container",
+        # The CWL files' schema.org metadata needs no checking here, nor a fetch from the web.
+        "--skip-schemas",
         *preserve,
         "--outdir", str(workdir / "out"),
         "--tmpdir-prefix", str(workdir / "tmp-"),

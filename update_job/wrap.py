@@ -37,6 +37,9 @@ TOOL_ID = "update-job"
 # `failed` (the update step itself succeeds, so that a runner may retry it safely).
 EXIT_WITH_TOOL = Path(__file__).resolve().parent / "exit-with.cwl"
 EXIT_WITH_ID, EXIT_STEP = "exit-with", "job_exit"
+# What a copied tool leaves behind: its schema.org metadata (`s:`) and `$schemas`, which a
+# runner fetches from the web to check that metadata; the tools' own files keep them.
+METADATA_PREFIXES = ("$", "s:")
 START_STEP, END_STEP = "job_started", "job_finished"
 # The step input that makes the original wait for the start update: the original's own
 # `after` input if it has one for the purpose (as the Update Job tool and the example's
@@ -406,14 +409,13 @@ def packed(original: Original, tool: Tool, wrapper_name: str) -> dict[str, Any]:
     it needs one, and the tool, with the tool's namespaces (allowed only at the top of a
     document)."""
     document: dict[str, Any] = {"cwlVersion": "v1.2"}
-    for key in ("$namespaces", "$schemas"):
-        if key in tool.document:
-            document[key] = tool.document[key]
+    if "$namespaces" in tool.document:
+        document["$namespaces"] = tool.document["$namespaces"]
     copy = {"class": "CommandLineTool", "id": TOOL_ID}
     copy.update(
         (key, value)
         for key, value in tool.document.items()
-        if not key.startswith("$") and key not in ("class", "id", "cwlVersion")
+        if not key.startswith(METADATA_PREFIXES) and key not in ("class", "id", "cwlVersion")
     )
     step = step_name(original.reference, {START_STEP, END_STEP, EXIT_STEP})
     graph = [main_workflow(original, tool, step, wrapper_name)]
@@ -433,7 +435,7 @@ def exit_with_copy() -> dict[str, Any]:
     copy.update(
         (key, value)
         for key, value in exit_with.items()
-        if not key.startswith(("$", "s:")) and key not in ("class", "id", "cwlVersion")
+        if not key.startswith(METADATA_PREFIXES) and key not in ("class", "id", "cwlVersion")
     )
     return copy
 

@@ -30,7 +30,6 @@ $namespaces:
   s: https://schema.org/
 s:license: https://spdx.org/licenses/Apache-2.0
 s:version: 0.1.0
-s:codeRepository: https://github.com/unity-sds/update-job
 
 requirements:
   NetworkAccess:
@@ -38,7 +37,7 @@ requirements:
 
 hints:
   DockerRequirement:
-    dockerPull: ghcr.io/unity-sds/update-job:0.1.0
+    dockerPull: localhost/update-job:0.1.0
 
 baseCommand: update-job
 arguments:

@@ -27,7 +27,6 @@ $schemas:
   - https://schema.org/version/latest/schemaorg-current-https.rdf
 s:license: https://spdx.org/licenses/Apache-2.0
 s:version: 0.1.0
-s:codeRepository: https://github.com/unity-sds/update-job
 
 requirements:
   StepInputExpressionRequirement: {}
