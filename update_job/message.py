@@ -74,11 +74,17 @@ def as_utc(value: datetime) -> datetime:
     # processing server write.
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        # Its zone's offset takes it before year 1 or after 9999.
+        raise ValueError("out of range: in UTC it falls before year 1 or after 9999") from None
 
 
 def format_timestamp(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    # isoformat, not strftime: %Y does not pad a year before 1000 to four digits.
+    utc = value.astimezone(UTC).replace(tzinfo=None)
+    return utc.isoformat(timespec="milliseconds") + "Z"
 
 
 Timestamp = Annotated[

@@ -7,14 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from update_job import interrupts
 from update_job.errors import DeliveryFailed, InvalidUpdate
 from update_job.message import JobUpdate
-from update_job.publish import (
-    DEFAULT_TIMEOUT,
-    parse_topic_arn,
-    publish_params,
-    signals_interrupt_delivery,
-)
+from update_job.publish import DEFAULT_TIMEOUT, parse_topic_arn, publish_params
 from update_job.spool import deliver_or_spool
 
 
@@ -60,7 +56,8 @@ def send_update(update: JobUpdate, destination: Destination) -> Receipt:
     if destination.dry_run:
         return Receipt(update, params, dry_run=True)
     try:
-        with signals_interrupt_delivery():
+        # A signal cuts short the wait for SNS, never the spooling (see interrupts).
+        with interrupts.recorded():
             message_id = deliver_or_spool(
                 params, destination.endpoint_url, destination.timeout, destination.spool_dir
             )

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import math
+import os
+import stat
 import sys
 from typing import Any
 
@@ -15,6 +18,13 @@ JSON_TYPES = {
     float: "a number",
     bool: "true or false",
 }
+# The most a JSON value given as @FILE or @- may hold. An update carries at most 256 KiB
+# (SNS's limit), but a CWL output object shrinks (each File's listing, checksum and size go),
+# so a file may be larger than the message it becomes, though never by this much.
+MAX_JSON_BYTES = 4 * 1024 * 1024
+# How deep a JSON value may nest: far more than any real inputs or outputs, well below what
+# the serializer (255) and Python's recursion limit allow.
+MAX_JSON_DEPTH = 100
 
 
 def reject_constant(name: str) -> Any:
@@ -22,31 +32,97 @@ def reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+def finite_float(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise ValueError(f"number {text[:40]} is too large")
+    return number
+
+
+def read_bounded(path: str, option: str) -> bytes:
+    """The bytes of `path` (`-`: stdin), at most MAX_JSON_BYTES: a FIFO, a device or a
+    directory is refused at once, without reading (a FIFO with no writer would block)."""
+    if path == "-":
+        data = sys.stdin.buffer.read(MAX_JSON_BYTES + 1)
+    else:
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        except OSError as error:
+            raise InvalidUpdate(f"{option}: cannot read {path}: {error.strerror}") from None
+        try:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
+                kind = "Is a directory" if stat.S_ISDIR(info.st_mode) else "not a regular file"
+                raise InvalidUpdate(f"{option}: cannot read {path}: {kind}")
+            if info.st_size > MAX_JSON_BYTES:
+                raise too_large(option, path)
+            with os.fdopen(fd, "rb", closefd=False) as file:
+                data = file.read(MAX_JSON_BYTES + 1)
+        except OSError as error:
+            raise InvalidUpdate(f"{option}: cannot read {path}: {error.strerror}") from None
+        finally:
+            os.close(fd)
+    if len(data) > MAX_JSON_BYTES:
+        raise too_large(option, path)
+    return data
+
+
+def too_large(option: str, path: str) -> InvalidUpdate:
+    where = "stdin" if path == "-" else path
+    return InvalidUpdate(
+        f"{option}: {where} is over {MAX_JSON_BYTES // (1024 * 1024)} MiB "
+        "(an update carries at most 256 KiB)"
+    )
+
+
+def check_json_value(value: Any, option: str) -> None:
+    """Refuse what the message could not carry: nesting deeper than MAX_JSON_DEPTH, text
+    that is not Unicode (a JSON escape of half a surrogate pair, `\\ud800`)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth > MAX_JSON_DEPTH:
+                raise InvalidUpdate(f"{option}: nested deeper than {MAX_JSON_DEPTH} levels")
+            children = [*item.keys(), *item.values()] if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+        elif isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                raise InvalidUpdate(f"{option}: text that is not valid Unicode") from None
+
+
 def load_json_object(value: str, option: str) -> dict[str, Any]:
     """The JSON object an option names; InvalidUpdate, in one line, for anything else."""
     text = value
     if value.startswith("@"):
         path = value[1:]
+        data = read_bounded(path, option)
         try:
-            if path == "-":
-                text = sys.stdin.read()
-            else:
-                with open(path, encoding="utf-8") as file:
-                    text = file.read()
-        except (OSError, UnicodeDecodeError) as error:
-            reason = getattr(error, "strerror", None) or str(error)
-            raise InvalidUpdate(f"{option}: cannot read {path}: {reason}") from None
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as error:
+            where = "stdin" if path == "-" else path
+            raise InvalidUpdate(
+                f"{option}: {where} is not UTF-8 text (byte {data[error.start]:#04x} at "
+                f"offset {error.start})"
+            ) from None
+    elif len(value) > MAX_JSON_BYTES:
+        raise InvalidUpdate(f"{option}: over {MAX_JSON_BYTES // (1024 * 1024)} MiB")
     try:
-        parsed = json.loads(text, parse_constant=reject_constant)
+        parsed = json.loads(text, parse_constant=reject_constant, parse_float=finite_float)
     except json.JSONDecodeError as error:
         raise InvalidUpdate(
             f"{option}: not valid JSON ({error.msg} at line {error.lineno} column {error.colno})"
         ) from None
-    except (ValueError, RecursionError) as error:
+    except RecursionError:
+        raise InvalidUpdate(f"{option}: nested deeper than {MAX_JSON_DEPTH} levels") from None
+    except ValueError as error:
         raise InvalidUpdate(f"{option}: {error}") from None
     if not isinstance(parsed, dict):
         kind = JSON_TYPES.get(type(parsed), "null")
         raise InvalidUpdate(f"{option} must be a JSON object, not {kind}")
+    check_json_value(parsed, option)
     return parsed
 
 
