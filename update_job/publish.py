@@ -265,7 +265,7 @@ class Attempt:
         message_id = (response or {}).get("MessageId")
         if not isinstance(message_id, str) or not message_id:
             raise DeliveryFailed(
-                f"SNS at {self.where} answered without a message id "
+                f"SNS {self.where} answered without a message id "
                 f"({self.reply_summary()}): the update may not be published"
             )
         return message_id
@@ -275,7 +275,9 @@ class Attempt:
 
     @property
     def where(self) -> str:
-        return self.endpoint_url or self.endpoint or f"SNS in {self.topic.region}"
+        """Where SNS is: `at URL` (once known), else `in REGION`."""
+        url = self.endpoint_url or self.endpoint
+        return f"at {url}" if url else f"in {self.topic.region}"
 
     def wait(self) -> dict[str, Any]:
         self.deadline = deadline = time.monotonic() + self.timeout
@@ -302,8 +304,8 @@ class Attempt:
                 "or credentials endpoint that does not answer?)"
             )
         if self.problem is not None:
-            return f"could not publish to SNS at {self.where} {within}: {self.problem}"
-        return f"no answer from SNS at {self.where} {within}"
+            return f"could not publish to SNS {self.where} {within}: {self.problem}"
+        return f"no answer from SNS {self.where} {within}"
 
     def publish(self) -> None:
         """The worker: everything that may block, credentials included, runs here."""
@@ -371,10 +373,10 @@ class Attempt:
         if "ClientError" in kinds:
             return describe_client_error(error, self.topic)
         if "ResponseParserError" in kinds:
-            return f"unreadable reply from SNS at {self.where} ({self.reply_summary()})"
+            return f"unreadable reply from SNS {self.where} ({self.reply_summary()})"
         if isinstance(error, Exception) and type(error).__module__.startswith("botocore"):
-            return f"could not publish to SNS at {self.where}: {one_line(str(error))}"
-        return f"could not publish to SNS at {self.where}: {kind}: {one_line(str(error))}"
+            return f"could not publish to SNS {self.where}: {one_line(str(error))}"
+        return f"could not publish to SNS {self.where}: {kind}: {one_line(str(error))}"
 
 
 def one_line(text: str) -> str:
