@@ -11,7 +11,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -153,7 +153,7 @@ def hanging_credential_process(tmp_path: Path) -> tuple[str, Path]:
     return str(script), pid_file
 
 
-BROKEN_CHAINS = {
+BROKEN_CHAINS: dict[str, tuple[Callable[[Path], dict[str, str]], str]] = {
     "no-such-profile": (
         lambda tmp: {
             "AWS_PROFILE": "nope",
