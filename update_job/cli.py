@@ -12,7 +12,7 @@ from typing import Any, NoReturn, TypeVar, cast
 
 import click
 
-from update_job import __version__, interrupts
+from update_job import __version__
 from update_job.errors import InvalidUpdate, UpdateJobError
 from update_job.message import STATUS_WORDS, json_schema, make_update
 from update_job.publish import DEFAULT_TIMEOUT, check_endpoint_url
@@ -61,27 +61,17 @@ class DefaultCommandGroup(click.Group):
         except click.exceptions.NoArgsIsHelpError as error:
             # Nothing asked: the help itself, as it is, rather than as an error line.
             click.echo(error.format_message(), err=True)
-            exit_for(error.exit_code)
+            sys.exit(error.exit_code)
         except click.ClickException as error:
             message = " ".join(error.format_message().split())
             if isinstance(error, click.UsageError) and error.ctx is not None:
                 message += f" (see '{error.ctx.command_path} --help')"
             click.echo(f"update-job: error: {message}", err=True)
-            exit_for(error.exit_code)
+            sys.exit(error.exit_code)
         except click.Abort:
             click.echo("update-job: aborted", err=True)
-            exit_for(1)
-        exit_for(result if isinstance(result, int) else 0)
-
-
-def exit_for(status: int) -> NoReturn:
-    """Exit with `status`, or with 128 + N if terminating signal N came and nothing acted on
-    it yet (it came while starting up, or after the update was delivered)."""
-    signum = interrupts.take()
-    if signum is not None:
-        click.echo(f"update-job: stopped by {interrupts.signal_name(signum)}", err=True)
-        sys.exit(128 + signum)
-    sys.exit(status)
+            sys.exit(1)
+        sys.exit(result if isinstance(result, int) else 0)
 
 
 class Seconds(click.FloatRange):
