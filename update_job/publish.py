@@ -115,8 +115,8 @@ def redact(text: str, endpoint_url: str | None) -> str:
 
 
 def check_endpoint_url(url: str) -> str:
-    """`url` if botocore can send to it: http(s), a valid host, a port in range;
-    InvalidUpdate otherwise (the URL shown without its credentials)."""
+    """`url` if it is an http(s) URL with a host and a port in range; InvalidUpdate otherwise
+    (the URL shown without its credentials). See also check_endpoint_host."""
     shown = redact_url(url)
     try:
         parts = urlsplit(url)
@@ -128,12 +128,20 @@ def check_endpoint_url(url: str) -> str:
         raise InvalidUpdate(
             f"invalid endpoint URL {shown!r}: expected http://HOST[:PORT] or https://HOST[:PORT]"
         )
-    # botocore's own rule for an endpoint's host (it refuses anything else when sending).
+    if not parts.hostname:
+        raise InvalidUpdate(f"invalid endpoint URL {shown!r}: not a valid host name or address")
+    return url
+
+
+def check_endpoint_host(url: str) -> None:
+    """InvalidUpdate unless botocore takes `url`'s host (it refuses any other when sending).
+    Checked just before sending: it imports botocore, which a dry run does not need."""
     from botocore.utils import is_valid_endpoint_url, is_valid_ipv6_endpoint_url
 
     if not (is_valid_endpoint_url(url) or is_valid_ipv6_endpoint_url(url)):
-        raise InvalidUpdate(f"invalid endpoint URL {shown!r}: not a valid host name or address")
-    return url
+        raise InvalidUpdate(
+            f"invalid endpoint URL {redact_url(url)!r}: not a valid host name or address"
+        )
 
 
 def publish_params(update: JobUpdate, topic: Topic | None) -> dict[str, Any]:

@@ -10,7 +10,12 @@ from typing import Any
 from update_job import interrupts
 from update_job.errors import DeliveryFailed, InvalidUpdate
 from update_job.message import JobUpdate
-from update_job.publish import DEFAULT_TIMEOUT, parse_topic_arn, publish_params
+from update_job.publish import (
+    DEFAULT_TIMEOUT,
+    check_endpoint_host,
+    parse_topic_arn,
+    publish_params,
+)
 from update_job.spool import deliver_or_spool
 
 
@@ -55,6 +60,8 @@ def send_update(update: JobUpdate, destination: Destination) -> Receipt:
     params = publish_params(update, topic)
     if destination.dry_run:
         return Receipt(update, params, dry_run=True)
+    if destination.endpoint_url:
+        check_endpoint_host(destination.endpoint_url)
     try:
         # A signal cuts short the wait for SNS, never the spooling (see interrupts).
         with interrupts.recorded():
