@@ -18,6 +18,8 @@ from hypothesis import strategies as st
 
 from tests.conftest import UPDATE_JOB, LocalTopics, RunCommand
 from update_job.cli import cli
+from update_job.errors import InvalidUpdate
+from update_job.message import make_update
 
 Invoke = Callable[..., Result]
 RUNNING = ("--job-id", "job-1", "--status", "running")
@@ -513,3 +515,11 @@ def test_topic_arns_of_every_partition(invoke: Invoke, arn: str) -> None:
     result = invoke(*RUNNING, "--dry-run", "--topic-arn", arn)
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["publish"]["TopicArn"] == arn
+
+
+@pytest.mark.parametrize("number", [math.inf, -math.inf, math.nan])
+def test_a_non_finite_number_from_anywhere_is_refused_not_sent_as_null(number: float) -> None:
+    # Values that do not come through an option's JSON parser (a run's stdout, say) meet
+    # the same rule in the message itself.
+    with pytest.raises(InvalidUpdate, match=r"invalid outputs: the number .* is not finite"):
+        make_update("job-1", "succeeded", outputs={"granules": [{"size": number}]})

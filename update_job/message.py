@@ -7,6 +7,7 @@ fields its update sets. Field names are the jobs-database document's (`user-id`,
 from __future__ import annotations
 
 import enum
+import math
 import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -96,6 +97,24 @@ Timestamp = Annotated[
 ]
 
 
+def finite_numbers(value: dict[str, Any]) -> dict[str, Any]:
+    """No infinity or NaN anywhere in a JSON object: pydantic would write them as null, and
+    the update would silently say something else than it was given."""
+    stack: list[Any] = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, float) and not math.isfinite(item):
+            raise ValueError(f"the number {item} is not finite (too large for JSON?)")
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return value
+
+
+JsonObject = Annotated[dict[str, Any], AfterValidator(finite_numbers)]
+
+
 def no_control_characters(value: str) -> str:
     if CONTROL_CHARACTERS.search(value):
         raise ValueError("must not contain control characters")
@@ -125,8 +144,8 @@ class JobUpdate(BaseModel):
     status: Annotated[Status, BeforeValidator(parse_status)] = Field(
         description="The job's status: submitted, running, succeeded or failed."
     )
-    inputs: dict[str, Any] | None = Field(None, description="The job's inputs.")
-    outputs: dict[str, Any] | None = Field(
+    inputs: JsonObject | None = Field(None, description="The job's inputs.")
+    outputs: JsonObject | None = Field(
         None, description="The job's outputs: names to values, files and directories as URLs."
     )
     labels: list[Label] | None = Field(None, description="Labels to find the job by.")
