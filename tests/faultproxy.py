@@ -23,7 +23,8 @@ Fault modes (``FaultMode``; plain strings are accepted too):
   ``Content-Length`` larger than the body, part of the body, and close.
 * ``hang``: read the request and never answer; the connection is held until the
   client closes it or the proxy stops.
-* ``html_503`` / ``text_503`` / ``text_404``: that status with an HTML or plain-text body,
+* ``html_503`` / ``text_503`` / ``html_404`` / ``text_404``: that status with an HTML or
+  plain-text body,
   as a load balancer or proxy in the way answers.
 * ``empty_200`` / ``garbage_200`` / ``no_message_id``: a 200 with an empty body, bytes that
   are not XML, or a well-formed Publish response without a ``MessageId``.
@@ -82,6 +83,7 @@ class FaultMode(enum.StrEnum):
     HANG = "hang"
     HTML_503 = "html_503"
     TEXT_503 = "text_503"
+    HTML_404 = "html_404"
     TEXT_404 = "text_404"
     EMPTY_200 = "empty_200"
     GARBAGE_200 = "garbage_200"
@@ -102,6 +104,7 @@ _FOREIGN_REPLIES = {
         "text/plain",
         b"upstream connect error or disconnect/reset before headers",
     ),
+    FaultMode.HTML_404: (404, "Not Found", "text/html", b"<html><body>Not Found</body></html>"),
     FaultMode.TEXT_404: (404, "Not Found", "text/plain", b"404 page not found"),
     FaultMode.EMPTY_200: (200, "OK", "text/xml", b""),
     FaultMode.GARBAGE_200: (200, "OK", "text/xml", b"\x00\xff\xfegarbage{<not xml"),

@@ -188,6 +188,7 @@ def test_sigterm_without_a_spool_says_the_update_was_not_delivered(
 UNREADABLE_REPLIES = [
     (FaultMode.HTML_503, "could not publish to SNS at {url} within 3 s: 503: Service Unavailable"),
     (FaultMode.TEXT_503, "could not publish to SNS at {url} within 3 s: 503: Service Unavailable"),
+    (FaultMode.HTML_404, "unreadable reply from SNS at {url} (HTTP 404, text/html: b'<html>"),
     (FaultMode.TEXT_404, "unreadable reply from SNS at {url} (HTTP 404, text/plain: b'404 page"),
     (FaultMode.EMPTY_200, "unreadable reply from SNS at {url} (HTTP 200, text/xml: b'')"),
     (FaultMode.GARBAGE_200, "unreadable reply from SNS at {url} (HTTP 200, text/xml: b'\\x00"),

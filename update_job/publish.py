@@ -372,22 +372,27 @@ class Attempt:
 
     def describe(self, error: BaseException) -> str:
         """One line for whatever the delivery raised."""
-        kind = type(error).__name__
         kinds = {cls.__name__ for cls in type(error).__mro__}  # botocore's, not imported here
+        text = one_line(str(error))
         if kinds & CREDENTIAL_ERRORS:
             if "NoCredentialsError" in kinds:
                 return (
                     "no AWS credentials found: use an instance role, AWS_PROFILE or "
                     "AWS_ACCESS_KEY_ID"
                 )
-            return f"could not get AWS credentials: {one_line(str(error))}"
+            return f"could not get AWS credentials: {text}"
         if "ClientError" in kinds:
-            return describe_client_error(error, self.topic)
-        if "ResponseParserError" in kinds:
-            return f"unreadable reply from SNS {self.where} ({self.reply_summary()})"
-        if isinstance(error, Exception) and type(error).__module__.startswith("botocore"):
-            return f"could not publish to SNS {self.where}: {one_line(str(error))}"
-        return f"could not publish to SNS {self.where}: {kind}: {one_line(str(error))}"
+            code = getattr(error, "response", {}).get("Error", {}).get("Code")
+            # botocore's generic error (no code, or the status) for a body that is not AWS's
+            if not (self.reply and code in (None, "Unknown", str(self.reply["status"]))):
+                return describe_client_error(error, self.topic)
+        elif "ResponseParserError" not in kinds:
+            botocores = isinstance(error, Exception) and type(error).__module__.startswith(
+                "botocore"
+            )
+            problem = text if botocores else f"{type(error).__name__}: {text}"
+            return f"could not publish to SNS {self.where}: {problem}"
+        return f"unreadable reply from SNS {self.where} ({self.reply_summary()})"
 
 
 def one_line(text: str) -> str:
