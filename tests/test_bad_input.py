@@ -253,7 +253,7 @@ def test_text_that_is_not_utf8(tmp_path: Path) -> None:
         ([b"--message", b"caf\xe9"], None, "Invalid value for '--message': not valid UTF-8 text"),
         ([b"--user-id", b"\xff\xfe"], None, "Invalid value for '--user-id': not valid UTF-8 text"),
         ([b"--label", b"l\x80"], None, "Invalid value for '--label': not valid UTF-8 text"),
-        ([b"--inputs", b'{"a": "\xc3"}'], None, "Invalid value for '--inputs': not valid UTF-8"),
+        ([b"--inputs", b'{"a": "\xc3"}'], None, "--inputs: text that is not valid Unicode"),
         (
             [b"--inputs", b"@-"],
             b'{"a": "\xed\xa0\x80"}',  # an encoded surrogate: not UTF-8

@@ -190,9 +190,8 @@ def job_options(command: Command) -> Command:
         click.option(
             "--label", "labels", type=TEXT, multiple=True, help="A label to find the job by."
         ),
-        click.option(
-            "--inputs", type=TEXT, metavar="JSON|@FILE", help="The job's inputs, a JSON object."
-        ),
+        # Not TEXT: a file's name need not be UTF-8; the JSON's text is checked once read.
+        click.option("--inputs", metavar="JSON|@FILE", help="The job's inputs, a JSON object."),
         click.option("--user-id", type=TEXT, help="Who runs the job."),
     ]
     return apply_options(options, command)
@@ -252,7 +251,6 @@ def cli() -> None:
 )
 @click.option(
     "--outputs",
-    type=TEXT,
     metavar="JSON|@FILE",
     help="The job's outputs, a JSON object; a CWL output object's File and Directory "
     "values become their location URLs.",
