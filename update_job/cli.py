@@ -75,11 +75,12 @@ class DefaultCommandGroup(click.Group):
 
 
 class Seconds(click.FloatRange):
-    """A duration in seconds: a number from 0.1 to a day. A longer timeout or heartbeat is a
-    mistake (and past some size too large for the clock's arithmetic); NaN is no number."""
+    """A duration in seconds: a number from `minimum` (0.1) to a day. A longer timeout or
+    heartbeat is a mistake (past some size, too large for the clock's arithmetic); NaN is
+    no number."""
 
-    def __init__(self) -> None:
-        super().__init__(min=0.1, max=86_400.0)
+    def __init__(self, minimum: float = 0.1) -> None:
+        super().__init__(min=minimum, max=86_400.0)
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         seconds = super().convert(value, param, ctx)

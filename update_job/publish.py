@@ -21,6 +21,8 @@ from update_job.message import JobUpdate
 
 # The signals that stop a step (`run` passes them on to its command).
 TERMINATING_SIGNALS = interrupts.TERMINATING_SIGNALS
+# The former name of interrupts.recorded, which a delivery runs within.
+signals_interrupt_delivery = interrupts.recorded
 # SNS takes at most 256 KiB per message, its attributes included.
 MAX_MESSAGE_BYTES = 262_144
 DEFAULT_TIMEOUT = 30.0
