@@ -23,6 +23,11 @@ Fault modes (``FaultMode``; plain strings are accepted too):
   ``Content-Length`` larger than the body, part of the body, and close.
 * ``hang``: read the request and never answer; the connection is held until the
   client closes it or the proxy stops.
+* ``html_503`` / ``text_503`` / ``html_404`` / ``text_404``: that status with an HTML or
+  plain-text body,
+  as a load balancer or proxy in the way answers.
+* ``empty_200`` / ``garbage_200`` / ``no_message_id``: a 200 with an empty body, bytes that
+  are not XML, or a well-formed Publish response without a ``MessageId``.
 
 Only loopback addresses are accepted as upstream: these are test helpers.
 """
@@ -76,6 +81,43 @@ class FaultMode(enum.StrEnum):
     THROTTLE = "throttle"
     DROP_MID_RESPONSE = "drop_mid_response"
     HANG = "hang"
+    HTML_503 = "html_503"
+    TEXT_503 = "text_503"
+    HTML_404 = "html_404"
+    TEXT_404 = "text_404"
+    EMPTY_200 = "empty_200"
+    GARBAGE_200 = "garbage_200"
+    NO_MESSAGE_ID = "no_message_id"
+
+
+# Replies that are not AWS's: (status, reason, content type, body).
+_FOREIGN_REPLIES = {
+    FaultMode.HTML_503: (
+        503,
+        "Service Unavailable",
+        "text/html",
+        b"<html><body><h1>503 Service Temporarily Unavailable</h1></body></html>",
+    ),
+    FaultMode.TEXT_503: (
+        503,
+        "Service Unavailable",
+        "text/plain",
+        b"upstream connect error or disconnect/reset before headers",
+    ),
+    FaultMode.HTML_404: (404, "Not Found", "text/html", b"<html><body>Not Found</body></html>"),
+    FaultMode.TEXT_404: (404, "Not Found", "text/plain", b"404 page not found"),
+    FaultMode.EMPTY_200: (200, "OK", "text/xml", b""),
+    FaultMode.GARBAGE_200: (200, "OK", "text/xml", b"\x00\xff\xfegarbage{<not xml"),
+    FaultMode.NO_MESSAGE_ID: (
+        200,
+        "OK",
+        "text/xml",
+        b'<PublishResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/">'
+        b"<PublishResult></PublishResult><ResponseMetadata><RequestId>"
+        b"5f1e2d3c-0000-4000-8000-000000000000</RequestId></ResponseMetadata>"
+        b"</PublishResponse>",
+    ),
+}
 
 
 @dataclass
@@ -585,7 +627,7 @@ class FaultProxy:
             with contextlib.suppress(OSError):
                 sock.close()
 
-    def _handle(self, conn: _Conn, request: _Request) -> bool:
+    def _handle(self, conn: _Conn, request: _Request) -> bool:  # noqa: PLR0911
         """Serve one request; return whether the connection may be reused."""
         fault = self._take_fault()
         if fault is None:
@@ -600,6 +642,12 @@ class FaultProxy:
             conn.wait_until_closed()
             return False
         if mode is FaultMode.DELAY and self._stopping.wait(fault.delay):
+            return False
+        if mode in _FOREIGN_REPLIES:
+            status, reason, content_type, body = _FOREIGN_REPLIES[mode]
+            self._send_simple(
+                conn.sock, status, reason, body, keep_alive=False, content_type=content_type
+            )
             return False
         if mode in (FaultMode.HTTP_500, FaultMode.HTTP_503, FaultMode.THROTTLE):
             status, reason, body = _canned_response(mode)
@@ -660,9 +708,10 @@ class FaultProxy:
         body: bytes,
         *,
         keep_alive: bool = False,
+        content_type: str = "text/xml",
     ) -> None:
         headers = [
-            ("Content-Type", "text/xml"),
+            ("Content-Type", content_type),
             ("Content-Length", str(len(body))),
             ("x-amzn-RequestId", str(uuid.uuid4())),
             ("Connection", "keep-alive" if keep_alive else "close"),

@@ -3,6 +3,7 @@ none doubled on a FIFO topic, and no workflow hung."""
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import time
@@ -180,3 +181,91 @@ def test_sigterm_without_a_spool_says_the_update_was_not_delivered(
     process, stderr = terminate_while_publishing(proxy, fifo)
     assert process.returncode == 128 + signal.SIGTERM
     assert stderr.splitlines() == ["update-job: error: SIGTERM before SNS acknowledged the update"]
+
+
+# Replies botocore cannot read as SNS's: a 5xx is retried like any 5xx, anything else fails
+# at once; either way one line, exit 1, and the update kept or let pass as asked.
+UNREADABLE_REPLIES = [
+    (FaultMode.HTML_503, "could not publish to SNS at {url} within 3 s: 503: Service Unavailable"),
+    (FaultMode.TEXT_503, "could not publish to SNS at {url} within 3 s: 503: Service Unavailable"),
+    (FaultMode.HTML_404, "unreadable reply from SNS at {url} (HTTP 404, text/html: b'<html>"),
+    (FaultMode.TEXT_404, "unreadable reply from SNS at {url} (HTTP 404, text/plain: b'404 page"),
+    (FaultMode.EMPTY_200, "unreadable reply from SNS at {url} (HTTP 200, text/xml: b'')"),
+    (FaultMode.GARBAGE_200, "unreadable reply from SNS at {url} (HTTP 200, text/xml: b'\\x00"),
+    (FaultMode.NO_MESSAGE_ID, "SNS at {url} answered without a message id (HTTP 200"),
+]
+
+
+@pytest.mark.parametrize(("mode", "expected"), UNREADABLE_REPLIES, ids=lambda v: str(v)[:12])
+def test_unreadable_replies_are_delivery_failures(
+    proxy: FaultProxy,
+    fifo: Subscription,
+    update_job: RunCommand,
+    tmp_path: Path,
+    mode: FaultMode,
+    expected: str,
+) -> None:
+    proxy.set_fault(mode)
+    line = "update-job: error: " + expected.format(url=proxy.url)
+
+    plain = publish(update_job, fifo, proxy.url, "--status", "running", "--timeout", "3")
+    assert plain.returncode == 1
+    [error] = plain.stderr.splitlines()
+    assert error.startswith(line), error
+    assert plain.stdout == ""
+    retried = mode in (FaultMode.HTML_503, FaultMode.TEXT_503)
+    assert (proxy.requests_seen > 1) is retried, proxy.requests_seen
+
+    best_effort = publish(
+        update_job, fifo, proxy.url, "--status", "running", "--timeout", "3", "--best-effort"
+    )
+    assert best_effort.returncode == 0
+    [warning] = best_effort.stderr.splitlines()
+    assert warning.startswith("update-job: warning: not delivered: ")
+    assert warning.endswith("no --spool: this update is lost")
+
+    spooling = publish(
+        update_job, fifo, proxy.url, "--status", "succeeded", "--timeout", "3",
+        "--spool", str(tmp_path),
+    )  # fmt: skip
+    assert spooling.returncode == 1
+    [path] = spooled_files(tmp_path)
+    [error] = spooling.stderr.splitlines()
+    assert error.startswith(line) and error.endswith(f"; spooled to {path}")
+    assert fifo.receive() == []
+
+    proxy.clear_faults()
+    replay = update_job("replay", str(tmp_path), "--endpoint-url", proxy.url)
+    assert replay.returncode == 0, replay.stdout + replay.stderr
+    assert fifo.statuses() == ["succeeded"]
+
+
+@pytest.mark.parametrize("mode", [FaultMode.HTML_503, FaultMode.TEXT_503])
+def test_a_server_error_of_any_body_is_retried_and_delivered_once(
+    proxy: FaultProxy, fifo: Subscription, update_job: RunCommand, mode: FaultMode
+) -> None:
+    proxy.fail_next(2, mode)
+    result = publish(update_job, fifo, proxy.url, "--status", "running")
+    assert result.returncode == 0, result.stderr
+    assert proxy.requests_seen == 3
+    assert fifo.statuses() == ["running"]
+
+
+def test_an_unforeseen_error_in_the_transport_is_a_delivery_failure(
+    fifo: Subscription, tmp_path: Path
+) -> None:
+    # botocore's own endpoint variable, malformed: botocore raises a plain ValueError
+    # (not one of its errors) while making the client.
+    env = {**os.environ, "AWS_ENDPOINT_URL_SNS": "http://[::1"}
+    env.pop("AWS_ENDPOINT_URL")
+    result = subprocess.run(
+        [UPDATE_JOB, "--job-id", "job-1", "--status", "running", "--topic-arn", fifo.topic_arn,
+         "--spool", str(tmp_path), "--timeout", "5"],
+        capture_output=True, text=True, env=env, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 1
+    [path] = spooled_files(tmp_path)
+    assert result.stderr.splitlines() == [
+        "update-job: error: could not publish to SNS in us-east-1: ValueError: Invalid IPv6 URL; "
+        f"spooled to {path}"
+    ]

@@ -1,3 +1,3 @@
-from update_job.cli import main
+from update_job.launch import main
 
 main()

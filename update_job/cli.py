@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import Any, NoReturn, TypeVar, cast
 import click
 
 from update_job import __version__
-from update_job.errors import UpdateJobError
+from update_job.errors import InvalidUpdate, UpdateJobError
 from update_job.message import (
     STATUS_WORDS,
     Status,
@@ -21,7 +22,7 @@ from update_job.message import (
     make_update,
     parse_extra_statuses,
 )
-from update_job.publish import DEFAULT_TIMEOUT
+from update_job.publish import DEFAULT_TIMEOUT, check_endpoint_url
 from update_job.sender import Destination, Receipt, send_update
 from update_job.spool import replay
 from update_job.values import job_inputs, job_outputs
@@ -80,6 +81,47 @@ class DefaultCommandGroup(click.Group):
         sys.exit(result if isinstance(result, int) else 0)
 
 
+class Seconds(click.FloatRange):
+    """A duration in seconds: a number from `minimum` (0.1) to a day. A longer timeout or
+    heartbeat is a mistake (past some size, too large for the clock's arithmetic); NaN is
+    no number."""
+
+    def __init__(self, minimum: float = 0.1) -> None:
+        super().__init__(min=minimum, max=86_400.0)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        seconds = super().convert(value, param, ctx)
+        if math.isnan(seconds):
+            self.fail(f"{value!r} is not a number", param, ctx)
+        return seconds
+
+
+class Text(click.types.StringParamType):
+    """Text that can be sent: the command line's bytes that are not UTF-8 reach Python as
+    lone surrogates, which no JSON encoder may write."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        text = super().convert(value, param, ctx)
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            self.fail("not valid UTF-8 text", param, ctx)
+        return text
+
+
+class EndpointURL(click.types.StringParamType):
+    name = "url"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        try:
+            return check_endpoint_url(super().convert(value, param, ctx))
+        except InvalidUpdate as error:
+            self.fail(str(error), param, ctx)
+
+
+TEXT = Text()
+
+
 def destination_options(command: Command) -> Command:
     """Where an update goes, for every command that sends one: these options, handed to the
     command as one `destination`."""
@@ -107,12 +149,13 @@ def destination_options(command: Command) -> Command:
         ),
         click.option(
             "--endpoint-url",
+            type=EndpointURL(),
             help="SNS endpoint, e.g. a local one (default: AWS_ENDPOINT_URL_SNS, "
             "AWS_ENDPOINT_URL, else AWS).",
         ),
         click.option(
             "--timeout",
-            type=click.FloatRange(min=0.1),
+            type=Seconds(),
             default=DEFAULT_TIMEOUT,
             show_default=True,
             envvar="UPDATE_JOB_TIMEOUT",
@@ -147,11 +190,17 @@ def job_options(command: Command) -> Command:
     """Who the job is, for every command that sends updates."""
     options = [
         click.option(
-            "--job-id", required=True, help="The job's id, as the processing server gave it."
+            "--job-id",
+            required=True,
+            type=TEXT,
+            help="The job's id, as the processing server gave it.",
         ),
-        click.option("--label", "labels", multiple=True, help="A label to find the job by."),
+        click.option(
+            "--label", "labels", type=TEXT, multiple=True, help="A label to find the job by."
+        ),
+        # Not TEXT: a file's name need not be UTF-8; the JSON's text is checked once read.
         click.option("--inputs", metavar="JSON|@FILE", help="The job's inputs, a JSON object."),
-        click.option("--user-id", help="Who runs the job."),
+        click.option("--user-id", type=TEXT, help="Who runs the job."),
     ]
     return apply_options(options, command)
 
@@ -253,7 +302,7 @@ def cli() -> None:
     help="With --exit-code: exit 0 once published, not with the code (a step that a "
     "runner may retry must not fail after publishing).",
 )
-@click.option("--message", help="A note on the job's state, for people.")
+@click.option("--message", type=TEXT, help="A note on the job's state, for people.")
 @click.option("--progress", metavar="0..100", help="Percent done.")
 @click.option("--start-time", metavar="now|ISO-8601", help="Set the job's start-time.")
 @destination_options
@@ -321,10 +370,14 @@ def publish(
 
 @cli.command("replay")
 @click.argument("spool_dir", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--endpoint-url", help="SNS endpoint (default: the one each update was sent to).")
+@click.option(
+    "--endpoint-url",
+    type=EndpointURL(),
+    help="SNS endpoint (default: the one each update was sent to).",
+)
 @click.option(
     "--timeout",
-    type=click.FloatRange(min=0.1),
+    type=Seconds(),
     default=DEFAULT_TIMEOUT,
     show_default=True,
     help="Give up on one update after this many seconds, retries included.",
@@ -370,7 +423,7 @@ def report_run_update(receipt: Receipt) -> None:
 )
 @click.option(
     "--heartbeat",
-    type=click.FloatRange(min=0.1),
+    type=Seconds(),
     metavar="SECONDS",
     help="Also publish `running`, with the time so far, every SECONDS while COMMAND runs.",
 )

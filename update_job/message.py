@@ -7,6 +7,7 @@ fields its update sets. Field names are the jobs-database document's (`user-id`,
 from __future__ import annotations
 
 import enum
+import math
 import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -116,11 +117,17 @@ def as_utc(value: datetime) -> datetime:
     # processing server write.
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        # Its zone's offset takes it before year 1 or after 9999.
+        raise ValueError("out of range: in UTC it falls before year 1 or after 9999") from None
 
 
 def format_timestamp(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    # isoformat, not strftime: %Y does not pad a year before 1000 to four digits.
+    utc = value.astimezone(UTC).replace(tzinfo=None)
+    return utc.isoformat(timespec="milliseconds") + "Z"
 
 
 Timestamp = Annotated[
@@ -130,6 +137,24 @@ Timestamp = Annotated[
     PlainSerializer(format_timestamp, return_type=str),
     WithJsonSchema({"type": "string", "format": "date-time"}),
 ]
+
+
+def finite_numbers(value: dict[str, Any]) -> dict[str, Any]:
+    """No infinity or NaN anywhere in a JSON object: pydantic would write them as null, and
+    the update would silently say something else than it was given."""
+    stack: list[Any] = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, float) and not math.isfinite(item):
+            raise ValueError(f"the number {item} is not finite (too large for JSON?)")
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return value
+
+
+JsonObject = Annotated[dict[str, Any], AfterValidator(finite_numbers)]
 
 
 def no_control_characters(value: str) -> str:
@@ -164,8 +189,8 @@ class JobUpdate(BaseModel):
             "the deployment added."
         )
     )
-    inputs: dict[str, Any] | None = Field(None, description="The job's inputs.")
-    outputs: dict[str, Any] | None = Field(
+    inputs: JsonObject | None = Field(None, description="The job's inputs.")
+    outputs: JsonObject | None = Field(
         None, description="The job's outputs: names to values, files and directories as URLs."
     )
     labels: list[Label] | None = Field(None, description="Labels to find the job by.")

@@ -7,13 +7,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from update_job import interrupts
 from update_job.errors import DeliveryFailed, InvalidUpdate
 from update_job.message import JobUpdate
 from update_job.publish import (
     DEFAULT_TIMEOUT,
+    check_endpoint_host,
     parse_topic_arn,
     publish_params,
-    signals_interrupt_delivery,
 )
 from update_job.spool import deliver_or_spool
 
@@ -59,8 +60,11 @@ def send_update(update: JobUpdate, destination: Destination) -> Receipt:
     params = publish_params(update, topic)
     if destination.dry_run:
         return Receipt(update, params, dry_run=True)
+    if destination.endpoint_url:
+        check_endpoint_host(destination.endpoint_url)
     try:
-        with signals_interrupt_delivery():
+        # A signal cuts short the wait for SNS, never the spooling (see interrupts).
+        with interrupts.recorded():
             message_id = deliver_or_spool(
                 params, destination.endpoint_url, destination.timeout, destination.spool_dir
             )

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from update_job.errors import DeliveryFailed, InvalidUpdate
-from update_job.publish import deliver
+from update_job.publish import deliver, redact_url
 
 SPOOL_FORMAT = 1
 LOCK_NAME = ".replay.lock"
@@ -32,7 +32,8 @@ def spool(params: dict[str, Any], spool_dir: Path, reason: str, endpoint_url: st
         "spool_format": SPOOL_FORMAT,
         "spooled_at": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         "reason": reason,
-        "endpoint_url": endpoint_url,
+        # Never a password at rest: a replay to such an endpoint needs --endpoint-url again.
+        "endpoint_url": endpoint_url and redact_url(endpoint_url),
         "params": params,
     }
     spool_dir.mkdir(parents=True, exist_ok=True)

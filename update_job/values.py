@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import math
+import os
+import stat
 import sys
 from typing import Any
 
@@ -15,6 +18,13 @@ JSON_TYPES = {
     float: "a number",
     bool: "true or false",
 }
+# The most a JSON value given as @FILE or @- may hold. An update carries at most 256 KiB
+# (SNS's limit), but a CWL output object shrinks (each File's listing, checksum and size go),
+# so a file may be larger than the message it becomes, though never by this much.
+MAX_JSON_BYTES = 4 * 1024 * 1024
+# How deep a JSON value may nest: far more than any real inputs or outputs, well below what
+# the serializer (255) and Python's recursion limit allow.
+MAX_JSON_DEPTH = 100
 
 
 def reject_constant(name: str) -> Any:
@@ -22,28 +32,95 @@ def reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+def finite_float(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise ValueError(f"number {text[:40]} is too large")
+    return number
+
+
+def read_bounded(path: str, option: str) -> bytes:
+    """The bytes of `path` (`-`: stdin), at most MAX_JSON_BYTES: a FIFO, a device or a
+    directory is refused at once, without reading (a FIFO with no writer would block)."""
+    if path == "-":
+        data = sys.stdin.buffer.read(MAX_JSON_BYTES + 1)
+    else:
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        except OSError as error:
+            raise InvalidUpdate(f"{option}: cannot read {path}: {error.strerror}") from None
+        try:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
+                kind = "Is a directory" if stat.S_ISDIR(info.st_mode) else "not a regular file"
+                raise InvalidUpdate(f"{option}: cannot read {path}: {kind}")
+            if info.st_size > MAX_JSON_BYTES:
+                raise too_large(option, path)
+            with os.fdopen(fd, "rb", closefd=False) as file:
+                data = file.read(MAX_JSON_BYTES + 1)
+        except OSError as error:
+            raise InvalidUpdate(f"{option}: cannot read {path}: {error.strerror}") from None
+        finally:
+            os.close(fd)
+    if len(data) > MAX_JSON_BYTES:
+        raise too_large(option, path)
+    return data
+
+
+def too_large(option: str, path: str) -> InvalidUpdate:
+    where = "stdin" if path == "-" else path
+    return InvalidUpdate(
+        f"{option}: {where} is over {MAX_JSON_BYTES // (1024 * 1024)} MiB "
+        "(an update carries at most 256 KiB)"
+    )
+
+
+def check_json_value(value: Any, option: str) -> None:
+    """Refuse what the message could not carry: nesting deeper than MAX_JSON_DEPTH, text
+    that is not Unicode (a JSON escape of half a surrogate pair, `\\ud800`)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth > MAX_JSON_DEPTH:
+                raise InvalidUpdate(f"{option}: nested deeper than {MAX_JSON_DEPTH} levels")
+            children = [*item.keys(), *item.values()] if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+        elif isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                raise InvalidUpdate(f"{option}: text that is not valid Unicode") from None
+
+
 def load_json(value: str, option: str) -> Any:
-    """The JSON value an option names; InvalidUpdate, in one line, if there is none."""
+    """The JSON value an option names; InvalidUpdate, in one line, if there is none or the
+    message could not carry it."""
     text = value
     if value.startswith("@"):
         path = value[1:]
+        data = read_bounded(path, option)
         try:
-            if path == "-":
-                text = sys.stdin.read()
-            else:
-                with open(path, encoding="utf-8") as file:
-                    text = file.read()
-        except (OSError, UnicodeDecodeError) as error:
-            reason = getattr(error, "strerror", None) or str(error)
-            raise InvalidUpdate(f"{option}: cannot read {path}: {reason}") from None
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as error:
+            where = "stdin" if path == "-" else path
+            raise InvalidUpdate(
+                f"{option}: {where} is not UTF-8 text (byte {data[error.start]:#04x} at "
+                f"offset {error.start})"
+            ) from None
+    elif len(value) > MAX_JSON_BYTES:
+        raise InvalidUpdate(f"{option}: over {MAX_JSON_BYTES // (1024 * 1024)} MiB")
     try:
-        parsed = json.loads(text, parse_constant=reject_constant)
+        parsed = json.loads(text, parse_constant=reject_constant, parse_float=finite_float)
     except json.JSONDecodeError as error:
         raise InvalidUpdate(
             f"{option}: not valid JSON ({error.msg} at line {error.lineno} column {error.colno})"
         ) from None
-    except (ValueError, RecursionError) as error:
+    except RecursionError:
+        raise InvalidUpdate(f"{option}: nested deeper than {MAX_JSON_DEPTH} levels") from None
+    except ValueError as error:
         raise InvalidUpdate(f"{option}: {error}") from None
+    check_json_value(parsed, option)
     return parsed
 
 
@@ -57,9 +134,6 @@ def load_json_object(value: str, option: str) -> dict[str, Any]:
 
 
 CWL_CLASSES = ("File", "Directory")
-# Deeper than any job's inputs or outputs; far less than what would exhaust the stack of the
-# code (ours, pydantic's) that walks them.
-MAX_NESTING = 100
 OUTPUTS_EXPECTED = "expected a JSON object, a CWL File or Directory object, or an array of them"
 
 
@@ -82,24 +156,10 @@ def describe_value(value: Any, items: bool = True) -> str:
     return JSON_TYPES.get(type(value), "null")
 
 
-def check_nesting(value: Any, option: str) -> None:
-    """InvalidUpdate if arrays and objects nest deeper than MAX_NESTING (walked without
-    recursion, so that any depth JSON can hold is measured)."""
-    stack = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        children = item.values() if isinstance(item, dict) else item
-        if isinstance(item, dict | list):
-            if depth > MAX_NESTING:
-                raise InvalidUpdate(f"{option}: nested deeper than {MAX_NESTING} levels")
-            stack.extend((child, depth + 1) for child in children)
-
-
 def job_inputs(value: str, option: str) -> dict[str, Any]:
     """The job's inputs, kept as given (a Directory stays an object, as the job request
     carried it): a JSON object of them by name."""
     inputs = load_json_object(value, option)
-    check_nesting(inputs, option)
     if is_cwl_object(inputs):
         raise InvalidUpdate(
             f"{option}: {describe_value(inputs)}; expected a JSON object of the job's "
@@ -116,10 +176,10 @@ def job_outputs(value: str, option: str) -> dict[str, Any]:
     outputs = load_json(value, option)
     if isinstance(outputs, str):
         try:
-            outputs = json.loads(outputs, parse_constant=reject_constant)
+            outputs = json.loads(outputs, parse_constant=reject_constant, parse_float=finite_float)
         except (ValueError, RecursionError):
             raise InvalidUpdate(f"{option}: a string; {OUTPUTS_EXPECTED}") from None
-    check_nesting(outputs, option)
+        check_json_value(outputs, option)
     if is_cwl_object(outputs):
         outputs = [outputs]
     if isinstance(outputs, list):

@@ -1,0 +1,165 @@
+"""Terminating signals at any moment keep the update: TERM, INT and HUP while update-job
+starts up (imports, parsing), at any moment up to SNS's answer (botocore's import and
+client included), while the request waits at SNS, and after SNS answered; a second signal
+while it spools. Each case runs several times with random delays: whatever the moment,
+the update is delivered or spooled (never lost, never doubled after a replay), the exit
+status is 128 + N, and stderr holds update-job's lines only, never a traceback."""
+
+from __future__ import annotations
+
+import random
+import re
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from localaws import Subscription, subscribe_queue
+from tests.conftest import UPDATE_JOB, RunCommand
+from tests.faultproxy import FaultMode, FaultProxy
+from update_job.spool import spooled_files
+
+SIGNALS = [signal.SIGTERM, signal.SIGINT, signal.SIGHUP]
+RUNS = 3
+# How long the proxy holds each request in the "delivery" phase: the signal comes within it.
+HOLD = 0.8
+
+
+@pytest.fixture
+def proxy(moto_endpoint: str) -> Iterator[FaultProxy]:
+    with FaultProxy(moto_endpoint) as proxy:
+        yield proxy
+
+
+@pytest.fixture
+def fifo(moto_endpoint: str) -> Subscription:
+    # Without content-based deduplication: only the update's own deduplication id can keep
+    # a replay of a delivered update from arriving twice.
+    return subscribe_queue(moto_endpoint, fifo=True, content_based_deduplication=False)
+
+
+def handlers_installed(pid: int) -> bool:
+    """Whether update-job catches SIGHUP yet, which the interpreter alone does not: from
+    then on every terminating signal is update-job's to handle."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    match = re.search(r"^SigCgt:\s*([0-9a-f]+)$", status, re.MULTILINE)
+    return match is not None and bool(int(match[1], 16) >> (signal.SIGHUP - 1) & 1)
+
+
+def wait_for(condition: Callable[[], bool], what: str, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.001)
+
+
+def start(proxy: FaultProxy, fifo: Subscription, job_id: str, spool: Path) -> subprocess.Popen[str]:
+    command = [
+        UPDATE_JOB, "--job-id", job_id, "--status", "succeeded", "--topic-arn", fifo.topic_arn,
+        "--endpoint-url", proxy.url, "--spool", str(spool), "--timeout", "20",
+    ]  # fmt: skip
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_for(lambda: handlers_installed(process.pid), "the signal handlers")
+    return process
+
+
+def assert_only_own_lines(stderr: str) -> None:
+    assert "Traceback" not in stderr, stderr
+    assert all(line.startswith("update-job: ") for line in stderr.splitlines()), stderr
+
+
+def replay_and_count(
+    update_job: RunCommand, proxy: FaultProxy, fifo: Subscription, spool: Path
+) -> dict[str, int]:
+    """Replay what is spooled; how many times each job's update arrived in all."""
+    proxy.clear_faults()
+    time.sleep(HOLD)  # requests the proxy still holds go on to SNS first
+    if spool.exists():
+        replay = update_job("replay", str(spool), "--endpoint-url", proxy.url)
+        assert replay.returncode == 0, replay.stdout + replay.stderr
+        assert spooled_files(spool) == []
+    counts: dict[str, int] = {}
+    for delivery in fifo.receive():
+        counts[delivery.message["id"]] = counts.get(delivery.message["id"], 0) + 1
+    return counts
+
+
+@pytest.mark.parametrize("signum", SIGNALS, ids=lambda s: signal.Signals(s).name)
+@pytest.mark.parametrize("phase", ["start-up", "any", "delivery", "late"])
+def test_a_signal_at_any_moment_keeps_the_update(
+    proxy: FaultProxy,
+    fifo: Subscription,
+    update_job: RunCommand,
+    tmp_path: Path,
+    signum: int,
+    phase: str,
+) -> None:
+    rng = random.Random(f"{phase}-{signum}")  # noqa: S311 - delays, not secrets
+    spool = tmp_path / "spool"
+    jobs = [f"job-{phase}-{run}" for run in range(RUNS)]
+    for job_id in jobs:
+        if phase in ("delivery", "any"):
+            proxy.set_fault(FaultMode.DELAY, delay=HOLD if phase == "delivery" else 0.2)
+        seen, forwarded = proxy.requests_seen, proxy.forwarded
+        spooled_before = len(spooled_files(spool)) if spool.exists() else 0
+        process = start(proxy, fifo, job_id, spool)
+        if phase == "start-up":  # importing, parsing, building the update
+            time.sleep(rng.uniform(0, 0.1))
+        elif phase == "any":  # from start-up through botocore's client to SNS's answer
+            time.sleep(rng.uniform(0, 0.8))
+        elif phase == "delivery":  # the request is at the (holding) endpoint
+            wait_for(lambda: proxy.requests_seen > seen, "the request")  # noqa: B023 - called now
+            time.sleep(rng.uniform(0, HOLD / 2))
+        else:  # SNS has answered; update-job reports and exits
+            wait_for(lambda: proxy.forwarded > forwarded, "SNS's answer")  # noqa: B023 - called now
+            time.sleep(rng.uniform(0, 0.02))
+        process.send_signal(signum)
+        stdout, stderr = process.communicate(timeout=30)
+        assert_only_own_lines(stderr)
+        spooled = len(spooled_files(spool)) if spool.exists() else 0
+        if phase == "start-up":
+            # Nothing sent at all: the update went straight to the spool.
+            assert process.returncode == 128 + signum, stderr
+            assert proxy.requests_seen == seen
+            assert spooled == spooled_before + 1
+        elif process.returncode == 0:
+            # The signal came as the process ended: it had delivered, and kept nothing.
+            assert stdout.strip(), stderr
+            assert spooled == spooled_before
+        else:
+            assert process.returncode == 128 + signum, stderr
+            delivered = bool(stdout.strip())  # SNS's message id printed
+            assert delivered or spooled == spooled_before + 1, stderr
+    assert replay_and_count(update_job, proxy, fifo, spool) == dict.fromkeys(jobs, 1)
+
+
+def test_a_second_signal_while_spooling_still_keeps_the_update(
+    proxy: FaultProxy, fifo: Subscription, update_job: RunCommand, tmp_path: Path
+) -> None:
+    rng = random.Random("second signal")  # noqa: S311 - delays, not secrets
+    spool = tmp_path / "spool"
+    jobs = [f"job-twice-{run}" for run in range(6)]
+    for run, job_id in enumerate(jobs):
+        proxy.set_fault(FaultMode.DELAY, delay=HOLD)
+        seen = proxy.requests_seen
+        process = start(proxy, fifo, job_id, spool)
+        wait_for(lambda: proxy.requests_seen > seen, "the request")  # noqa: B023 - called now
+        first, second = rng.sample(SIGNALS, 2)
+        process.send_signal(first)
+        time.sleep(rng.uniform(0, 0.01))
+        process.send_signal(second)
+        _, stderr = process.communicate(timeout=30)
+        # Both may be pending before Python runs a handler, which it does lowest number first.
+        assert process.returncode in (128 + first, 128 + second), stderr
+        name = signal.Signals(process.returncode - 128).name
+        [path] = spooled_files(spool)[run:]
+        assert stderr.splitlines() == [
+            f"update-job: error: {name} before SNS acknowledged the update; spooled to {path}"
+        ]
+    assert replay_and_count(update_job, proxy, fifo, spool) == dict.fromkeys(jobs, 1)
