@@ -11,6 +11,8 @@ import pytest
 
 from tests.conftest import CLOSED_ENDPOINT, UPDATE_JOB, LocalTopics, RunCommand
 from tests.localaws import Subscription, subscribe_queue
+from update_job.message import make_update
+from update_job.publish import parse_topic_arn, publish_params
 from update_job.spool import spool, spooled_files
 
 
@@ -121,28 +123,83 @@ def test_spool_directory_from_the_environment(update_job: RunCommand, tmp_path: 
     assert len(spooled_files(tmp_path / "from-env")) == 1
 
 
+def seed(spool_dir: Path, topic_arn: str, endpoint: str, job: str, status: str) -> Path:
+    """An update in the spool, as a failed delivery to `endpoint` leaves it."""
+    params = publish_params(make_update(job, status), parse_topic_arn(topic_arn))
+    return spool(params, spool_dir, "endpoint down", endpoint)
+
+
 def test_a_failing_update_holds_back_its_job_but_not_others(
     testbed: LocalTopics, update_job: RunCommand, tmp_path: Path
 ) -> None:
-    missing = Subscription(
-        "arn:aws:sns:us-east-1:123456789012:gone", "", testbed.endpoint_url, "us-east-1", False
-    )
-    publish_down(update_job, missing, tmp_path, "--job-id", "job-6", "--status", "running")
-    publish_down(update_job, testbed.standard, tmp_path, "--job-id", "job-6", "--status", "failed")
-    publish_down(update_job, testbed.standard, tmp_path, "--job-id", "job-7", "--status", "running")
-    (tmp_path / "00000000000000000000-garbage.json").write_text("{not json")
+    topic = testbed.standard.topic_arn
+    seed(tmp_path, topic, CLOSED_ENDPOINT, "job-6", "running")  # still down
+    seed(tmp_path, topic, testbed.endpoint_url, "job-6", "failed")
+    seed(tmp_path, topic, testbed.endpoint_url, "job-7", "running")
 
-    result = replay(update_job, tmp_path, testbed.endpoint_url)
+    result = update_job("replay", str(tmp_path), "--timeout", "1")
     assert result.returncode == 1
-    assert "00000000000000000000-garbage.json: unreadable" in result.stdout
-    assert "topic arn:aws:sns:us-east-1:123456789012:gone does not exist" in result.stdout
+    assert f"could not publish to SNS at {CLOSED_ENDPOINT}" in result.stdout
     assert "held behind an earlier update of job job-6" in result.stdout
-    assert result.stderr.strip() == f"update-job: replayed 1, 3 left in {tmp_path}"
+    assert result.stderr.strip() == f"update-job: replayed 1, 2 left in {tmp_path}"
     assert [(d.message["id"], d.message["status"]) for d in testbed.standard.receive()] == [
         ("job-7", "running")
     ]
-    # The garbage file and both of job-6's updates stay for the next replay.
-    assert len(spooled_files(tmp_path)) == 3
+    # Both of job-6's updates stay for the next replay, in their order.
+    assert len(spooled_files(tmp_path)) == 2
+
+
+MALFORMED = {
+    "not-json": b"{not json",
+    "not-utf8": b"\xff\xfe{}",
+    "a-list": b"[1, 2]",
+    "other-format": b'{"spool_format": 99, "params": {}}',
+    "no-params": b'{"spool_format": 1}',
+    "no-message": b'{"spool_format": 1, "params": {"TopicArn": "arn:aws:sns:us-east-1:1:t"}}',
+    "message-not-an-update": (
+        b'{"spool_format": 1, "params": {"TopicArn": "arn:aws:sns:us-east-1:1:t", '
+        b'"Message": "[1]"}}'
+    ),
+    "deep": b'{"spool_format": 1, "params": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+}
+
+
+def test_malformed_entries_are_set_aside_and_the_rest_replays(
+    testbed: LocalTopics, update_job: RunCommand, tmp_path: Path
+) -> None:
+    for index, (name, content) in enumerate(MALFORMED.items()):
+        (tmp_path / f"{index:020d}-{name}.json").write_bytes(content)
+    seed(tmp_path, testbed.standard.topic_arn, testbed.endpoint_url, "job-8", "running")
+
+    result = update_job("replay", str(tmp_path), "--timeout", "5")
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert [d.message["id"] for d in testbed.standard.receive()] == ["job-8"]
+    rejected = tmp_path / "rejected"
+    for index, name in enumerate(MALFORMED):
+        file = f"{index:020d}-{name}.json"
+        assert f"rejected {file}, moved to {rejected}: malformed" in result.stdout
+        assert (rejected / file).read_bytes() == MALFORMED[name]
+        assert (rejected / f"{file}.reason").read_text().startswith("malformed: ")
+    assert spooled_files(tmp_path) == []
+    assert result.stderr.strip().endswith(f"0 left in {tmp_path}, {len(MALFORMED)} rejected")
+    # Set aside, they no longer stand in the way.
+    again = update_job("replay", str(tmp_path))
+    assert again.returncode == 0, again.stdout
+
+
+def test_a_permanent_refusal_is_set_aside_not_retried_forever(
+    testbed: LocalTopics, update_job: RunCommand, tmp_path: Path
+) -> None:
+    gone = "arn:aws:sns:us-east-1:123456789012:gone"
+    seed(tmp_path, gone, testbed.endpoint_url, "job-9", "running")
+    seed(tmp_path, testbed.standard.topic_arn, testbed.endpoint_url, "job-10", "running")
+    result = update_job("replay", str(tmp_path), "--timeout", "5")
+    assert result.returncode == 1
+    assert f"refused for good: topic {gone} does not exist" in result.stdout
+    assert [d.message["id"] for d in testbed.standard.receive()] == ["job-10"]
+    assert spooled_files(tmp_path) == []
+    assert len(list((tmp_path / "rejected").glob("*.json"))) == 1
 
 
 def test_concurrent_replays_send_each_update_once(
