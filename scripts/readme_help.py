@@ -1,10 +1,10 @@
-"""Regenerate the `--help` blocks in README.md from the code, or check they are current.
+"""Regenerate the `--help` blocks in the docs from the code, or check they are current.
 
 A block is written between `<!-- help: ARGS -->` and `<!-- /help -->`, where ARGS are the
 arguments to update-job, e.g. `<!-- help: publish --help -->`.
 
-    python scripts/readme_help.py          # rewrite README.md
-    python scripts/readme_help.py --check  # exit 1 if README.md is out of date
+    python scripts/readme_help.py          # rewrite README.md and docs/*.md
+    python scripts/readme_help.py --check  # exit 1 if any of them is out of date
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from click.testing import CliRunner
 
 from update_job.cli import cli
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 BLOCK = re.compile(r"(<!-- help: (?P<args>.*?) -->\n).*?(<!-- /help -->)", re.DOTALL)
 
 
@@ -37,15 +38,20 @@ def regenerate(text: str) -> str:
 
 
 def main() -> int:
-    current = README.read_text(encoding="utf-8")
-    fresh = regenerate(current)
-    if "--check" in sys.argv[1:]:
-        if fresh != current:
-            print("README.md's --help text is out of date: run python scripts/readme_help.py")
-            return 1
-        return 0
-    README.write_text(fresh, encoding="utf-8")
-    return 0
+    check = "--check" in sys.argv[1:]
+    stale = []
+    for doc in DOCS:
+        current = doc.read_text(encoding="utf-8")
+        fresh = regenerate(current)
+        if fresh == current:
+            continue
+        if check:
+            stale.append(doc.relative_to(ROOT))
+        else:
+            doc.write_text(fresh, encoding="utf-8")
+    for doc in stale:
+        print(f"{doc}: the --help text is out of date: run python scripts/readme_help.py")
+    return 1 if stale else 0
 
 
 if __name__ == "__main__":

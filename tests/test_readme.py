@@ -1,4 +1,4 @@
-"""README.md stays true: its --help text is what the code prints."""
+"""README.md and docs/ stay true: their --help text is what the code prints."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_readme_help_text_is_current() -> None:
+def test_help_text_in_the_docs_is_current() -> None:
     result = subprocess.run(
         [sys.executable, "scripts/readme_help.py", "--check"],
         cwd=ROOT,
@@ -27,3 +27,20 @@ def test_readme_starts_with_the_two_commands() -> None:
     assert commands == ["bash demo/run.sh", "bash scripts/test.sh"]
     assert (ROOT / "demo" / "run.sh").exists()
     assert "bash scripts/test.sh" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_every_command_has_its_help_in_the_docs() -> None:
+    from update_job.cli import cli
+
+    reference = (ROOT / "docs" / "cli.md").read_text()
+    for name in cli.commands:
+        assert f"<!-- help: {name} --help -->" in reference, name
+
+
+def test_docs_links_point_at_files_that_exist() -> None:
+    import re
+
+    for doc in [ROOT / "README.md", *(ROOT / "docs").glob("*.md")]:
+        for target in re.findall(r"\]\(([^)#]+)\)", doc.read_text()):
+            assert "://" not in target, f"{doc.name} links outside the repository: {target}"
+            assert (doc.parent / target).exists(), f"{doc.name}: {target} does not exist"
