@@ -5,15 +5,17 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import CLOSED_ENDPOINT, UPDATE_JOB, LocalTopics, RunCommand
+from tests.faultproxy import FaultProxy
 from tests.localaws import Subscription, subscribe_queue
 from update_job.message import make_update
 from update_job.publish import parse_topic_arn, publish_params
-from update_job.spool import spool, spooled_files
+from update_job.spool import replay_lock, spool, spooled_files
 
 
 def publish_down(update_job: RunCommand, topic: Subscription, spool_dir: Path, *args: str) -> str:
@@ -248,3 +250,71 @@ def test_replay_of_a_missing_directory_is_a_usage_error(update_job: RunCommand) 
     result = update_job("replay", "/no/such/spool")
     assert result.returncode == 2
     assert result.stderr.splitlines() == ["update-job: error: no spool directory /no/such/spool"]
+
+
+def test_a_spool_directory_that_cannot_be_written_stops_before_publishing(
+    testbed: LocalTopics, update_job: RunCommand, tmp_path: Path
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    result = update_job(
+        "--job-id", "job-11", "--status", "running", "--topic-arn", testbed.standard.topic_arn,
+        "--endpoint-url", testbed.endpoint_url, "--spool", str(blocker / "spool"),
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        f"update-job: error: cannot write to spool directory {blocker / 'spool'}: Not a directory"
+    ]
+    # Nothing went out: a rerun with a good spool cannot publish this update twice.
+    assert testbed.standard.receive() == []
+
+
+def test_spool_directories_and_files_are_private_whatever_the_umask(
+    update_job: RunCommand, tmp_path: Path
+) -> None:
+    spool_dir = tmp_path / "deep" / "spool"
+    result = subprocess.run(
+        ["sh", "-c", 'umask 000 && exec "$@"', "sh", UPDATE_JOB,
+         "--job-id", "job-12", "--status", "running",
+         "--topic-arn", "arn:aws:sns:us-east-1:123456789012:jobs",
+         "--endpoint-url", CLOSED_ENDPOINT, "--timeout", "1", "--spool", str(spool_dir)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    for directory in (tmp_path / "deep", spool_dir, spool_dir / "jobs"):
+        assert directory.stat().st_mode & 0o777 == 0o700, directory
+    files = [path for path in spool_dir.rglob("*") if path.is_file()]
+    assert len(files) >= 3  # the update, its job's record and the record's lock
+    for path in files:
+        assert path.stat().st_mode & 0o077 == 0, path
+
+
+def test_replay_deadline_bounds_a_long_outage(
+    testbed: LocalTopics, update_job: RunCommand, tmp_path: Path
+) -> None:
+    with FaultProxy(testbed.endpoint_url) as hanging:
+        hanging.set_fault("hang")
+        for index in range(5):
+            seed(tmp_path, testbed.standard.topic_arn, hanging.url, f"job-{index}", "running")
+        started = time.monotonic()
+        result = update_job("replay", str(tmp_path), "--timeout", "30", "--deadline", "2")
+        took = time.monotonic() - started
+    assert result.returncode == 1
+    # One update tried for what was left of the deadline, the others not at all (without
+    # the deadline: 5 x 30 s). The bound is loose: the machine may be loaded.
+    assert took < 25
+    assert result.stdout.count("not tried: --deadline reached") >= 3
+    assert len(spooled_files(tmp_path)) == 5
+
+
+def test_replay_deadline_also_bounds_waiting_for_another_replay(
+    update_job: RunCommand, tmp_path: Path
+) -> None:
+    seed(tmp_path, "arn:aws:sns:us-east-1:123456789012:jobs", CLOSED_ENDPOINT, "job-13", "running")
+    with replay_lock(tmp_path):
+        result = update_job("replay", str(tmp_path), "--deadline", "1")
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"update-job: error: another replay of {tmp_path} still runs after --deadline 1 s"
+    ]
+    assert len(spooled_files(tmp_path)) == 1

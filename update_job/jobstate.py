@@ -66,7 +66,7 @@ def private_directory(directory: Path) -> None:
     umask: spooled updates hold a job's inputs and the endpoint used."""
     missing: list[Path] = []
     for path in (directory, *directory.parents):
-        if path.is_dir():
+        if path.exists():
             break
         missing.append(path)
     for path in reversed(missing):
@@ -96,7 +96,7 @@ def write_atomically(path: Path, data: str) -> None:
 
 @contextmanager
 def short_lock(path: Path, wait: float = LOCK_WAIT) -> Iterator[None]:
-    with open(path, "a") as lock:
+    with open(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600), "w") as lock:
         deadline = time.monotonic() + wait
         locked = False
         while True:

@@ -215,7 +215,7 @@ class LockBusy(Exception):
 def replay_lock(spool_dir: Path, wait: float | None = None) -> Iterator[None]:
     """One replay at a time per spool: a second one waits (at most `wait` seconds), then
     finds the files sent. Direct sends never take this lock."""
-    with open(spool_dir / LOCK_NAME, "a") as lock:
+    with open(os.open(spool_dir / LOCK_NAME, os.O_WRONLY | os.O_CREAT, 0o600), "w") as lock:
         if wait is None:
             fcntl.flock(lock, fcntl.LOCK_EX)
         else:
