@@ -317,7 +317,8 @@ def run_command(
         else:
             how = f"{name} killed by {signal_name(-returncode)}"
         outcome = Outcome(
-            code if code != 0 else 128 + signum,
+            # Killed by our SIGKILL, it still ended because of the signal update-job got.
+            code if code != 0 and not forwarder.killed else 128 + signum,
             f"terminated by {signal_name(signum)} ({how})",
             failed=True,
         )
