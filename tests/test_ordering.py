@@ -23,7 +23,7 @@ from tests.localaws import Delivery, Subscription, subscribe_queue
 from update_job.jobstate import JobState
 from update_job.message import JobUpdate
 from update_job.publish import parse_topic_arn, publish_params
-from update_job.spool import spool, spooled_files
+from update_job.spool import replay_lock, spool, spooled_files
 
 PYTHON = sys.executable
 
@@ -309,3 +309,20 @@ def test_stale_submitted_is_merged_not_indexed(tmp_path: Path) -> None:
         "id": "job-s", "status": "running", "updated": stamp(5), "inputs": {"a": 1},
     }  # fmt: skip
     assert json.loads(json.dumps(stale.message))["status"] == "running"
+
+
+def test_run_never_waits_for_a_replay_in_progress(
+    testbed: Any, update_job: RunCommand, tmp_path: Path
+) -> None:
+    spool_dir = tmp_path / "spool"
+    spool_dir.mkdir()
+    # A replay of the same spool holds its lock for as long as this test needs it.
+    with replay_lock(spool_dir):
+        result = update_job(
+            "run", "--job-id", "job-5", "--topic-arn", testbed.standard.topic_arn,
+            "--endpoint-url", testbed.endpoint_url, "--spool", str(spool_dir),
+            "--", PYTHON, "-c", "pass", timeout=60,
+        )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    statuses = [delivery.message["status"] for delivery in testbed.standard.receive()]
+    assert statuses == ["running", "succeeded"]
