@@ -190,6 +190,21 @@ def test_malformed_entries_are_set_aside_and_the_rest_replays(
     assert again.returncode == 0, again.stdout
 
 
+def test_a_missing_parameter_is_set_aside_as_refused(
+    testbed: LocalTopics, update_job: RunCommand, tmp_path: Path
+) -> None:
+    params = publish_params(
+        make_update("job-14", "running"), parse_topic_arn(testbed.fifo.topic_arn)
+    )
+    del params["MessageGroupId"]  # a FIFO topic refuses a message without one
+    spool(params, tmp_path, "endpoint down", testbed.endpoint_url)
+    result = update_job("replay", str(tmp_path), "--timeout", "5")
+    assert result.returncode == 1
+    assert "refused for good: SNS refused the update (MissingParameter)" in result.stdout
+    assert spooled_files(tmp_path) == []
+    assert testbed.fifo.receive() == []
+
+
 def test_a_permanent_refusal_is_set_aside_not_retried_forever(
     testbed: LocalTopics, update_job: RunCommand, tmp_path: Path
 ) -> None:

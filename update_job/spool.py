@@ -12,6 +12,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 import tempfile
 import time
 from collections.abc import Iterator
@@ -31,9 +32,15 @@ REJECTED_DIR = "rejected"
 # A correction can itself be overtaken by a still newer update: correct again, this often.
 MAX_CORRECTIONS = 5
 # SNS error codes that no retry can change: the topic is gone or the request is invalid.
-PERMANENT_CODES = frozenset({"NotFound", "InvalidParameter", "InvalidParameterValue"})
+PERMANENT_CODES = frozenset(
+    {"NotFound", "InvalidParameter", "InvalidParameterValue", "MissingParameter"}
+)
 # The same, as describe_client_error words them (its DeliveryFailed carries no code).
-PERMANENT_WORDING = (" does not exist", "(InvalidParameter)", "(InvalidParameterValue)")
+PERMANENT_WORDING = re.compile(
+    r"^topic arn:\S+ does not exist|^SNS refused the update \((?:"
+    + "|".join(sorted(PERMANENT_CODES))
+    + r")\)"
+)
 
 
 def spool(params: dict[str, Any], spool_dir: Path, reason: str, endpoint_url: str | None) -> Path:
@@ -291,8 +298,7 @@ def is_permanent_refusal(error: DeliveryFailed) -> bool:
         cause = cause.__cause__ or cause.__context__
     if error.exit_code > 128:
         return False
-    text = str(error)
-    return any(word in text for word in PERMANENT_WORDING)
+    return PERMANENT_WORDING.search(str(error)) is not None
 
 
 def replay(
