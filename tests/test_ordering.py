@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import UPDATE_JOB, RunCommand
+from tests.conftest import UPDATE_JOB, RunCommand, run_update_job
 from tests.faultproxy import FaultProxy
 from tests.localaws import Delivery, Subscription, subscribe_queue
 from update_job.jobstate import JobState
@@ -326,3 +328,52 @@ def test_run_never_waits_for_a_replay_in_progress(
     assert result.returncode == 0, result.stderr
     statuses = [delivery.message["status"] for delivery in testbed.standard.receive()]
     assert statuses == ["running", "succeeded"]
+
+
+@pytest.mark.parametrize("trial", range(6))
+def test_replays_racing_direct_updates_end_as_if_in_order(
+    moto_endpoint: str, tmp_path: Path, trial: int
+) -> None:
+    # Stale updates replayed through a slow endpoint while the job's newer updates go
+    # straight to SNS, at random moments: whatever the interleaving, the document ends as
+    # if every update had arrived in order.
+    rng = random.Random(trial)  # noqa: S311 - timing, not secrets
+    topic = subscribe_queue(moto_endpoint, fifo=True, content_based_deduplication=False)
+    spool_dir = tmp_path / "spool"
+    job = f"job-race-{trial}"
+    with FaultProxy(moto_endpoint) as slow:
+        slow.set_fault("delay", delay=rng.uniform(1.0, 2.5))
+        stale: list[dict[str, Any]] = [
+            {"id": job, "status": "running", "updated": stamp(1), **START_FIELDS},
+            {"id": job, "status": "running", "updated": stamp(2), "message": "step 2",
+             "progress": 50},
+        ]  # fmt: skip
+        for update in stale:
+            spool_update(spool_dir, topic, slow.url, **update)
+        replay = subprocess.Popen(
+            [UPDATE_JOB, "replay", str(spool_dir), "--timeout", "20"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        newer: list[dict[str, Any]] = []
+        try:
+            for args in (["--status", "running", "--progress", "90", "--message", "step 3"],
+                         ["--exit-code", "0", "--message", "done", "--label", "l"]):  # fmt: skip
+                time.sleep(rng.uniform(0, 1.5))
+                result = run_update_job(
+                    "--job-id", job, *args, "--topic-arn", topic.topic_arn,
+                    "--endpoint-url", moto_endpoint, "--spool", str(spool_dir), "--json",
+                )  # fmt: skip
+                assert result.returncode == 0, result.stderr
+                newer.append(json.loads(result.stdout)["message"])
+            stdout, stderr = replay.communicate(timeout=90)
+        finally:
+            if replay.poll() is None:
+                replay.kill()
+    assert replay.returncode == 0, stdout + stderr
+    arrived = [delivery.message for delivery in topic.receive()]
+    expected = consumer_document([*stale, *newer], job)
+    assert consumer_document(arrived, job) == expected
+    assert expected["status"] == "succeeded"
+    assert expected["inputs"] == START_FIELDS["inputs"]
