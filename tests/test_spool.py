@@ -333,3 +333,21 @@ def test_replay_deadline_also_bounds_waiting_for_another_replay(
         f"update-job: error: another replay of {tmp_path} still runs after --deadline 1 s"
     ]
     assert len(spooled_files(tmp_path)) == 1
+
+
+def test_an_update_goes_even_when_its_jobs_record_cannot_be_kept(
+    testbed: LocalTopics, update_job: RunCommand, tmp_path: Path
+) -> None:
+    (tmp_path / "jobs").write_text("in the way")  # where the per-job records go
+    seed(tmp_path, testbed.standard.topic_arn, testbed.endpoint_url, "job-15", "running")
+    direct = update_job(
+        "--job-id", "job-15", "--status", "succeeded", "--topic-arn", testbed.standard.topic_arn,
+        "--endpoint-url", testbed.endpoint_url, "--spool", str(tmp_path),
+    )  # fmt: skip
+    assert direct.returncode == 0, direct.stderr
+    replayed = update_job("replay", str(tmp_path))
+    assert replayed.returncode == 0, replayed.stderr
+    assert "without its job's record" in replayed.stdout
+    # Delivered rather than lost, but without the record nothing keeps them in order: the
+    # stale `running` goes as it was (and the replay says so).
+    assert [d.message["status"] for d in testbed.standard.receive()] == ["succeeded", "running"]

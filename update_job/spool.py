@@ -16,7 +16,7 @@ import re
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -101,6 +101,7 @@ class Sent:
     rewritten: bool = False  # sent without the fields newer updates had set
     corrections: int = 0  # fields sent again because a newer update overtook this one
     correction_spooled: Path | None = None
+    unordered: bool = False  # the job's record could not be read or written
 
 
 def message_of(params: dict[str, Any]) -> dict[str, Any]:
@@ -120,17 +121,27 @@ def send_in_order(
     """Deliver `params` as its job's record allows (see jobstate); DeliveryFailed if the
     update itself is not delivered."""
     message = message_of(params)
-    state = JobState(spool_dir, message["id"])
-    outgoing = state.prepare(message)
+    try:
+        state = JobState(spool_dir, message["id"])
+        outgoing = state.prepare(message)
+    except OSError:
+        # The record cannot be kept (a full disk): the update still goes, unordered,
+        # rather than not at all.
+        return Sent(deliver(params, endpoint_url, timeout), unordered=True)
     if outgoing is None:
         return Sent(None)
     first = republished(params, outgoing.message) if outgoing.rewritten else params
     try:
         message_id = deliver(first, endpoint_url, timeout)
     except BaseException:
-        state.withdraw(outgoing)
+        with suppress(OSError):
+            state.withdraw(outgoing)
         raise
-    fix = state.delivered(outgoing)
+    try:
+        fix = state.delivered(outgoing)
+    except OSError:
+        # Delivered all the same: never spool it again for want of a record.
+        return Sent(message_id, outgoing.rewritten, unordered=True)
     count, spooled = correct(state, fix, first, spool_dir, endpoint_url, timeout)
     return Sent(message_id, outgoing.rewritten, count, spooled)
 
@@ -164,7 +175,10 @@ def correct(
             return count, path
         count += 1
         sent_params = fix_params
-        fix = state.correction(fix)
+        try:
+            fix = state.correction(fix)
+        except OSError:
+            break
     return count, None
 
 
@@ -388,6 +402,8 @@ def describe_sent(sent: Sent) -> str:
         text += f", {sent.corrections} correction(s) sent"
     if sent.correction_spooled is not None:
         text += f", correction spooled to {sent.correction_spooled.name}"
+    if sent.unordered:
+        text += ", without its job's record (it could not be written)"
     return text
 
 
