@@ -188,3 +188,20 @@ def test_replay_goes_on_past_a_reply_that_makes_no_sense(
     assert "could not publish" in left or "unexpected error" in left
     assert [d.message["id"] for d in testbed.standard.receive()] == ["job-b"]
     assert len(spooled_files(tmp_path)) == 1
+
+
+def test_a_spool_lost_while_the_command_runs_does_not_cost_the_final_update(
+    testbed: LocalTopics, update_job: RunCommand, tmp_path: Path
+) -> None:
+    spool_dir = tmp_path / "spool"
+    # The command itself puts a file where the spool directory was.
+    child = (
+        f"import shutil; shutil.rmtree({str(spool_dir)!r}); open({str(spool_dir)!r}, 'w').close()"
+    )
+    result = update_job(
+        *run_args(testbed, "--spool", str(spool_dir)), "--", PYTHON, "-c", child
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "final update sent without the spool: cannot write to spool directory" in result.stderr
+    statuses = [delivery.message["status"] for delivery in testbed.standard.receive()]
+    assert statuses == ["running", "succeeded"]
