@@ -19,9 +19,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import UPDATE_JOB, RunCommand, run_update_job
+from tests.conftest import UPDATE_JOB, LocalTopics, RunCommand, run_update_job
 from tests.faultproxy import FaultProxy
-from tests.localaws import Delivery, Subscription, subscribe_queue
 from update_job.jobstate import JobState
 from update_job.message import JobUpdate
 from update_job.publish import parse_topic_arn, publish_params
@@ -46,15 +45,15 @@ def stamp(second: int) -> str:
     return f"2026-01-01T00:00:{second:02d}.000Z"
 
 
-def spool_update(spool_dir: Path, topic: Subscription, endpoint: str, **fields: Any) -> Path:
+def spool_update(spool_dir: Path, topic: Any, endpoint: str, **fields: Any) -> Path:
     """Seed the spool with an update, as a failed delivery leaves it."""
     update = JobUpdate.model_validate(fields)
     params = publish_params(update, parse_topic_arn(topic.topic_arn))
     return spool(params, spool_dir, "endpoint down", endpoint)
 
 
-def wait_for(topic: Subscription, count: int, within: float = 20.0) -> list[Delivery]:
-    deliveries: list[Delivery] = []
+def wait_for(topic: Any, count: int, within: float = 20.0) -> list[Any]:
+    deliveries: list[Any] = []
     deadline = time.monotonic() + within
     while len(deliveries) < count and time.monotonic() < deadline:
         deliveries += topic.receive()
@@ -73,10 +72,9 @@ START_FIELDS = {
 
 
 def test_a_start_replayed_after_the_end_was_delivered_keeps_the_job_finished(
-    moto_endpoint: str, update_job: RunCommand, tmp_path: Path
+    testbed: LocalTopics, update_job: RunCommand, tmp_path: Path
 ) -> None:
-    # No content-based deduplication: only explicit ids keep repeats out.
-    topic = subscribe_queue(moto_endpoint, fifo=True, content_based_deduplication=False)
+    topic, moto_endpoint = testbed.fifo, testbed.endpoint_url
     spool_dir = tmp_path / "spool"
     spool_update(
         spool_dir, topic, moto_endpoint, id="job-1", status="running", updated=stamp(1),
@@ -120,7 +118,7 @@ def test_a_start_replayed_after_the_end_was_delivered_keeps_the_job_finished(
 
 
 def test_an_update_with_nothing_left_of_its_own_is_not_sent(
-    testbed: Any, update_job: RunCommand, tmp_path: Path
+    testbed: LocalTopics, update_job: RunCommand, tmp_path: Path
 ) -> None:
     topic = testbed.standard
     spool_dir = tmp_path / "spool"
@@ -142,11 +140,11 @@ def test_an_update_with_nothing_left_of_its_own_is_not_sent(
 
 
 def test_an_end_update_that_overtakes_a_replay_in_progress_is_restated(
-    moto_endpoint: str, update_job: RunCommand, tmp_path: Path
+    testbed: LocalTopics, update_job: RunCommand, tmp_path: Path
 ) -> None:
     # The replay's start update is held up on its way (a slow endpoint) while the end
     # update goes straight through: SNS takes the end first, then the stale start.
-    topic = subscribe_queue(moto_endpoint, fifo=True, content_based_deduplication=False)
+    topic, moto_endpoint = testbed.fifo, testbed.endpoint_url
     spool_dir = tmp_path / "spool"
     with FaultProxy(moto_endpoint) as slow:
         spool_update(
@@ -192,11 +190,11 @@ def test_an_end_update_that_overtakes_a_replay_in_progress_is_restated(
 
 
 def test_run_with_a_spooled_start_ends_finished_with_the_start_fields(
-    moto_endpoint: str, update_job: RunCommand, tmp_path: Path
+    testbed: LocalTopics, update_job: RunCommand, tmp_path: Path
 ) -> None:
     # The start update is spooled (the endpoint is down as the command starts), the final
     # one delivered; a later replay brings the inputs without setting the job back.
-    topic = subscribe_queue(moto_endpoint, fifo=True)
+    topic, moto_endpoint = testbed.fifo, testbed.endpoint_url
     spool_dir = tmp_path / "spool"
     with FaultProxy(moto_endpoint) as proxy:
         proxy.pause_listening()
@@ -314,7 +312,7 @@ def test_stale_submitted_is_merged_not_indexed(tmp_path: Path) -> None:
 
 
 def test_run_never_waits_for_a_replay_in_progress(
-    testbed: Any, update_job: RunCommand, tmp_path: Path
+    testbed: LocalTopics, update_job: RunCommand, tmp_path: Path
 ) -> None:
     spool_dir = tmp_path / "spool"
     spool_dir.mkdir()
@@ -332,13 +330,13 @@ def test_run_never_waits_for_a_replay_in_progress(
 
 @pytest.mark.parametrize("trial", range(6))
 def test_replays_racing_direct_updates_end_as_if_in_order(
-    moto_endpoint: str, tmp_path: Path, trial: int
+    testbed: LocalTopics, tmp_path: Path, trial: int
 ) -> None:
     # Stale updates replayed through a slow endpoint while the job's newer updates go
     # straight to SNS, at random moments: whatever the interleaving, the document ends as
     # if every update had arrived in order.
     rng = random.Random(trial)  # noqa: S311 - timing, not secrets
-    topic = subscribe_queue(moto_endpoint, fifo=True, content_based_deduplication=False)
+    topic, moto_endpoint = testbed.fifo, testbed.endpoint_url
     spool_dir = tmp_path / "spool"
     job = f"job-race-{trial}"
     with FaultProxy(moto_endpoint) as slow:
