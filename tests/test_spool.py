@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -351,3 +352,36 @@ def test_an_update_goes_even_when_its_jobs_record_cannot_be_kept(
     # Delivered rather than lost, but without the record nothing keeps them in order: the
     # stale `running` goes as it was (and the replay says so).
     assert [d.message["status"] for d in testbed.standard.receive()] == ["succeeded", "running"]
+
+
+def test_a_signal_stops_a_replay_and_leaves_the_files_not_sent(
+    testbed: LocalTopics, update_job: RunCommand, tmp_path: Path
+) -> None:
+    with FaultProxy(testbed.endpoint_url) as hanging:
+        hanging.set_fault("hang")
+        for index in range(3):
+            seed(tmp_path, testbed.standard.topic_arn, hanging.url, f"job-s{index}", "running")
+        process = subprocess.Popen(
+            [UPDATE_JOB, "replay", str(tmp_path), "--timeout", "30"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            deadline = time.monotonic() + 30
+            while hanging.requests_seen == 0 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            process.send_signal(signal.SIGTERM)
+            _, stderr = process.communicate(timeout=30)
+        finally:
+            if process.poll() is None:
+                process.kill()
+    # Killed by it, or (where update-job handles the signal) exiting 128 + 15: either way
+    # at once, not after trying the other files, and without a traceback.
+    assert process.returncode in (-signal.SIGTERM, 128 + signal.SIGTERM), stderr
+    assert "Traceback" not in stderr
+    assert hanging.requests_seen == 1
+    assert len(spooled_files(tmp_path)) == 3
+    again = update_job("replay", str(tmp_path), "--endpoint-url", testbed.endpoint_url)
+    assert again.returncode == 0, again.stdout
+    assert len(testbed.standard.receive()) == 3

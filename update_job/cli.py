@@ -290,7 +290,7 @@ def replay_command(
     it never sets the job back. A file that is not a spooled update, or that SNS refuses
     for good (topic gone, invalid parameter), is moved to SPOOL_DIR/rejected with a
     .reason file. Safe to run again or alongside another replay. Exits 1 if any update is
-    left or rejected.
+    left or rejected; a signal stops it with the files not yet sent left in place.
     """
     try:
         report = replay(spool_dir, endpoint_url, timeout, deadline)
@@ -306,6 +306,8 @@ def replay_command(
     if report.rejected:
         summary += f", {len(report.rejected)} rejected"
     click.echo(f"update-job: {summary}", err=True)
+    if report.interrupted is not None:
+        sys.exit(report.interrupted)
     if report.left or report.rejected:
         sys.exit(1)
 

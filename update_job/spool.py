@@ -222,6 +222,8 @@ class ReplayReport:
     sent: list[tuple[Path, str]] = field(default_factory=list)  # file, what became of it
     left: list[tuple[Path, str]] = field(default_factory=list)  # file, why it is still there
     rejected: list[tuple[Path, str]] = field(default_factory=list)  # file in rejected/, why
+    # Exit status 128 + N when signal N stopped the replay (the files not tried stay).
+    interrupted: int | None = None
 
 
 def spooled_files(spool_dir: Path) -> list[Path]:
@@ -310,8 +312,6 @@ def is_permanent_refusal(error: DeliveryFailed) -> bool:
             if code in PERMANENT_CODES:
                 return True
         cause = cause.__cause__ or cause.__context__
-    if error.exit_code > 128:
-        return False
     return PERMANENT_WORDING.search(str(error)) is not None
 
 
@@ -341,6 +341,8 @@ def replay(
                     path, spool_dir, endpoint_url, timeout if left is None else min(timeout, left),
                     report, held_jobs,
                 )  # fmt: skip
+                if report.interrupted is not None:
+                    break
     except LockBusy:
         raise DeliveryFailed(
             f"another replay of {spool_dir} still runs after --deadline {deadline:g} s"
@@ -378,7 +380,11 @@ def replay_one(
     except InvalidUpdate as error:
         reject(path, f"cannot be sent: {error}", report)
     except DeliveryFailed as error:
-        if is_permanent_refusal(error):
+        if error.exit_code > 128:
+            # A signal: stop here; this file and the ones after it stay for the next replay.
+            report.left.append((path, str(error)))
+            report.interrupted = error.exit_code
+        elif is_permanent_refusal(error):
             reject(path, f"refused for good: {error}", report)
         else:
             held_jobs.add(job)
