@@ -243,7 +243,11 @@ def histories(draw: st.DrawFn) -> tuple[list[dict[str, Any]], list[int], list[bo
         names = draw(st.lists(st.sampled_from(OPTIONAL_FIELDS), unique=True))
         update: dict[str, Any] = {
             "id": "job-p",
-            "status": draw(st.sampled_from(["running", "succeeded", "failed"])),
+            # `submitted` (which replaces the document) as the first update, as the
+            # processing server sends it.
+            "status": draw(
+                st.sampled_from(["running", "succeeded", "failed", *(["submitted"] * (index == 0))])
+            ),
             "updated": stamp(10 + index),
         }
         for name in names:
