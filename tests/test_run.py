@@ -14,7 +14,6 @@ import pytest
 
 from localaws import Delivery, Subscription
 from tests.conftest import CLOSED_ENDPOINT, UPDATE_JOB, LocalTopics, RunCommand
-from tests.faultproxy import FaultProxy
 from update_job.spool import spooled_files
 
 PYTHON = sys.executable
@@ -185,35 +184,6 @@ def test_undeliverable_start_does_not_stop_the_command(
     assert [json.loads(r["params"]["Message"])["status"] for r in records] == [
         "running", "failed",
     ]  # fmt: skip
-
-
-def test_a_delivered_final_update_replaces_a_spooled_start(
-    testbed: LocalTopics, tmp_path: Path
-) -> None:
-    # Replayed after the final update, the spooled `running` would set the job back; the
-    # final update carries its start-time instead, and the spooled file goes.
-    spool_dir = tmp_path / "spool"
-    with FaultProxy(testbed.endpoint_url) as proxy:
-        proxy.pause_listening()
-        command = [UPDATE_JOB, "run", "--job-id", "job-4", "--topic-arn", testbed.fifo.topic_arn]
-        command += ["--endpoint-url", proxy.url, "--timeout", "1", "--spool", str(spool_dir)]
-        child = "import time; time.sleep(3)"
-        process = subprocess.Popen(
-            [*command, "--", PYTHON, "-c", child], stderr=subprocess.PIPE, text=True
-        )
-        deadline = time.monotonic() + 10
-        while not spooled_files(spool_dir) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        [start] = spooled_files(spool_dir)
-        start_time = json.loads(json.loads(start.read_text())["params"]["Message"])["start-time"]
-        proxy.resume_listening()
-        _, stderr = process.communicate(timeout=30)
-    assert process.returncode == 0, stderr
-    [final] = testbed.fifo.receive()
-    assert final.message["status"] == "succeeded"
-    assert final.message["start-time"] == start_time
-    assert spooled_files(spool_dir) == []
-    assert "removed 1 spooled earlier update(s) it replaces" in stderr
 
 
 def test_undelivered_final_update_of_a_successful_command_exits_1_unless_best_effort(

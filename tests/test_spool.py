@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
 from localaws import Subscription, subscribe_queue
 from tests.conftest import CLOSED_ENDPOINT, UPDATE_JOB, LocalTopics, RunCommand
-from update_job.spool import spool, spooled_files
+from tests.faultproxy import FaultProxy
+from update_job.message import make_update
+from update_job.publish import parse_topic_arn, publish_params
+from update_job.spool import replay_lock, spool, spooled_files
 
 
 def publish_down(update_job: RunCommand, topic: Subscription, spool_dir: Path, *args: str) -> str:
@@ -121,28 +126,98 @@ def test_spool_directory_from_the_environment(update_job: RunCommand, tmp_path: 
     assert len(spooled_files(tmp_path / "from-env")) == 1
 
 
+def seed(spool_dir: Path, topic_arn: str, endpoint: str, job: str, status: str) -> Path:
+    """An update in the spool, as a failed delivery to `endpoint` leaves it."""
+    params = publish_params(make_update(job, status), parse_topic_arn(topic_arn))
+    return spool(params, spool_dir, "endpoint down", endpoint)
+
+
 def test_a_failing_update_holds_back_its_job_but_not_others(
     testbed: LocalTopics, update_job: RunCommand, tmp_path: Path
 ) -> None:
-    missing = Subscription(
-        "arn:aws:sns:us-east-1:123456789012:gone", "", testbed.endpoint_url, "us-east-1", False
-    )
-    publish_down(update_job, missing, tmp_path, "--job-id", "job-6", "--status", "running")
-    publish_down(update_job, testbed.standard, tmp_path, "--job-id", "job-6", "--status", "failed")
-    publish_down(update_job, testbed.standard, tmp_path, "--job-id", "job-7", "--status", "running")
-    (tmp_path / "00000000000000000000-garbage.json").write_text("{not json")
+    topic = testbed.standard.topic_arn
+    seed(tmp_path, topic, CLOSED_ENDPOINT, "job-6", "running")  # still down
+    seed(tmp_path, topic, testbed.endpoint_url, "job-6", "failed")
+    seed(tmp_path, topic, testbed.endpoint_url, "job-7", "running")
 
-    result = replay(update_job, tmp_path, testbed.endpoint_url)
+    result = update_job("replay", str(tmp_path), "--timeout", "1")
     assert result.returncode == 1
-    assert "00000000000000000000-garbage.json: unreadable" in result.stdout
-    assert "topic arn:aws:sns:us-east-1:123456789012:gone does not exist" in result.stdout
+    assert f"could not publish to SNS at {CLOSED_ENDPOINT}" in result.stdout
     assert "held behind an earlier update of job job-6" in result.stdout
-    assert result.stderr.strip() == f"update-job: replayed 1, 3 left in {tmp_path}"
+    assert result.stderr.strip() == f"update-job: replayed 1, 2 left in {tmp_path}"
     assert [(d.message["id"], d.message["status"]) for d in testbed.standard.receive()] == [
         ("job-7", "running")
     ]
-    # The garbage file and both of job-6's updates stay for the next replay.
-    assert len(spooled_files(tmp_path)) == 3
+    # Both of job-6's updates stay for the next replay, in their order.
+    assert len(spooled_files(tmp_path)) == 2
+
+
+MALFORMED = {
+    "not-json": b"{not json",
+    "not-utf8": b"\xff\xfe{}",
+    "a-list": b"[1, 2]",
+    "other-format": b'{"spool_format": 99, "params": {}}',
+    "no-params": b'{"spool_format": 1}',
+    "no-message": b'{"spool_format": 1, "params": {"TopicArn": "arn:aws:sns:us-east-1:1:t"}}',
+    "message-not-an-update": (
+        b'{"spool_format": 1, "params": {"TopicArn": "arn:aws:sns:us-east-1:1:t", '
+        b'"Message": "[1]"}}'
+    ),
+    "deep": b'{"spool_format": 1, "params": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+}
+
+
+def test_malformed_entries_are_set_aside_and_the_rest_replays(
+    testbed: LocalTopics, update_job: RunCommand, tmp_path: Path
+) -> None:
+    for index, (name, content) in enumerate(MALFORMED.items()):
+        (tmp_path / f"{index:020d}-{name}.json").write_bytes(content)
+    seed(tmp_path, testbed.standard.topic_arn, testbed.endpoint_url, "job-8", "running")
+
+    result = update_job("replay", str(tmp_path), "--timeout", "5")
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert [d.message["id"] for d in testbed.standard.receive()] == ["job-8"]
+    rejected = tmp_path / "rejected"
+    for index, name in enumerate(MALFORMED):
+        file = f"{index:020d}-{name}.json"
+        assert f"rejected {file}, moved to {rejected}: malformed" in result.stdout
+        assert (rejected / file).read_bytes() == MALFORMED[name]
+        assert (rejected / f"{file}.reason").read_text().startswith("malformed: ")
+    assert spooled_files(tmp_path) == []
+    assert result.stderr.strip().endswith(f"0 left in {tmp_path}, {len(MALFORMED)} rejected")
+    # Set aside, they no longer stand in the way.
+    again = update_job("replay", str(tmp_path))
+    assert again.returncode == 0, again.stdout
+
+
+def test_a_missing_parameter_is_set_aside_as_refused(
+    testbed: LocalTopics, update_job: RunCommand, tmp_path: Path
+) -> None:
+    params = publish_params(
+        make_update("job-14", "running"), parse_topic_arn(testbed.fifo.topic_arn)
+    )
+    del params["MessageGroupId"]  # a FIFO topic refuses a message without one
+    spool(params, tmp_path, "endpoint down", testbed.endpoint_url)
+    result = update_job("replay", str(tmp_path), "--timeout", "5")
+    assert result.returncode == 1
+    assert "refused for good: SNS refused the update (MissingParameter)" in result.stdout
+    assert spooled_files(tmp_path) == []
+    assert testbed.fifo.receive() == []
+
+
+def test_a_permanent_refusal_is_set_aside_not_retried_forever(
+    testbed: LocalTopics, update_job: RunCommand, tmp_path: Path
+) -> None:
+    gone = "arn:aws:sns:us-east-1:123456789012:gone"
+    seed(tmp_path, gone, testbed.endpoint_url, "job-9", "running")
+    seed(tmp_path, testbed.standard.topic_arn, testbed.endpoint_url, "job-10", "running")
+    result = update_job("replay", str(tmp_path), "--timeout", "5")
+    assert result.returncode == 1
+    assert f"refused for good: topic {gone} does not exist" in result.stdout
+    assert [d.message["id"] for d in testbed.standard.receive()] == ["job-10"]
+    assert spooled_files(tmp_path) == []
+    assert len(list((tmp_path / "rejected").glob("*.json"))) == 1
 
 
 def test_concurrent_replays_send_each_update_once(
@@ -191,3 +266,122 @@ def test_replay_of_a_missing_directory_is_a_usage_error(update_job: RunCommand) 
     result = update_job("replay", "/no/such/spool")
     assert result.returncode == 2
     assert result.stderr.splitlines() == ["update-job: error: no spool directory /no/such/spool"]
+
+
+def test_a_spool_directory_that_cannot_be_written_stops_before_publishing(
+    testbed: LocalTopics, update_job: RunCommand, tmp_path: Path
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    result = update_job(
+        "--job-id", "job-11", "--status", "running", "--topic-arn", testbed.standard.topic_arn,
+        "--endpoint-url", testbed.endpoint_url, "--spool", str(blocker / "spool"),
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        f"update-job: error: cannot write to spool directory {blocker / 'spool'}: Not a directory"
+    ]
+    # Nothing went out: a rerun with a good spool cannot publish this update twice.
+    assert testbed.standard.receive() == []
+
+
+def test_spool_directories_and_files_are_private_whatever_the_umask(
+    update_job: RunCommand, tmp_path: Path
+) -> None:
+    spool_dir = tmp_path / "deep" / "spool"
+    result = subprocess.run(
+        ["sh", "-c", 'umask 000 && exec "$@"', "sh", UPDATE_JOB,
+         "--job-id", "job-12", "--status", "running",
+         "--topic-arn", "arn:aws:sns:us-east-1:123456789012:jobs",
+         "--endpoint-url", CLOSED_ENDPOINT, "--timeout", "1", "--spool", str(spool_dir)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    for directory in (tmp_path / "deep", spool_dir, spool_dir / "jobs"):
+        assert directory.stat().st_mode & 0o777 == 0o700, directory
+    files = [path for path in spool_dir.rglob("*") if path.is_file()]
+    assert len(files) >= 3  # the update, its job's record and the record's lock
+    for path in files:
+        assert path.stat().st_mode & 0o077 == 0, path
+
+
+def test_replay_deadline_bounds_a_long_outage(
+    testbed: LocalTopics, update_job: RunCommand, tmp_path: Path
+) -> None:
+    with FaultProxy(testbed.endpoint_url) as hanging:
+        hanging.set_fault("hang")
+        for index in range(5):
+            seed(tmp_path, testbed.standard.topic_arn, hanging.url, f"job-{index}", "running")
+        started = time.monotonic()
+        result = update_job("replay", str(tmp_path), "--timeout", "30", "--deadline", "2")
+        took = time.monotonic() - started
+    assert result.returncode == 1
+    # One update tried for what was left of the deadline, the others not at all (without
+    # the deadline: 5 x 30 s). The bound is loose: the machine may be loaded.
+    assert took < 25
+    assert result.stdout.count("not tried: --deadline reached") >= 3
+    assert len(spooled_files(tmp_path)) == 5
+
+
+def test_replay_deadline_also_bounds_waiting_for_another_replay(
+    update_job: RunCommand, tmp_path: Path
+) -> None:
+    seed(tmp_path, "arn:aws:sns:us-east-1:123456789012:jobs", CLOSED_ENDPOINT, "job-13", "running")
+    with replay_lock(tmp_path):
+        result = update_job("replay", str(tmp_path), "--deadline", "1")
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"update-job: error: another replay of {tmp_path} still runs after --deadline 1 s"
+    ]
+    assert len(spooled_files(tmp_path)) == 1
+
+
+def test_an_update_goes_even_when_its_jobs_record_cannot_be_kept(
+    testbed: LocalTopics, update_job: RunCommand, tmp_path: Path
+) -> None:
+    (tmp_path / "jobs").write_text("in the way")  # where the per-job records go
+    seed(tmp_path, testbed.standard.topic_arn, testbed.endpoint_url, "job-15", "running")
+    direct = update_job(
+        "--job-id", "job-15", "--status", "succeeded", "--topic-arn", testbed.standard.topic_arn,
+        "--endpoint-url", testbed.endpoint_url, "--spool", str(tmp_path),
+    )  # fmt: skip
+    assert direct.returncode == 0, direct.stderr
+    replayed = update_job("replay", str(tmp_path))
+    assert replayed.returncode == 0, replayed.stderr
+    assert "without its job's record" in replayed.stdout
+    # Delivered rather than lost, but without the record nothing keeps them in order: the
+    # stale `running` goes as it was (and the replay says so).
+    assert [d.message["status"] for d in testbed.standard.receive()] == ["succeeded", "running"]
+
+
+def test_a_signal_stops_a_replay_and_leaves_the_files_not_sent(
+    testbed: LocalTopics, update_job: RunCommand, tmp_path: Path
+) -> None:
+    with FaultProxy(testbed.endpoint_url) as hanging:
+        hanging.set_fault("hang")
+        for index in range(3):
+            seed(tmp_path, testbed.standard.topic_arn, hanging.url, f"job-s{index}", "running")
+        process = subprocess.Popen(
+            [UPDATE_JOB, "replay", str(tmp_path), "--timeout", "30"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            deadline = time.monotonic() + 30
+            while hanging.requests_seen == 0 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            process.send_signal(signal.SIGTERM)
+            _, stderr = process.communicate(timeout=30)
+        finally:
+            if process.poll() is None:
+                process.kill()
+    # Killed by it, or (where update-job handles the signal) exiting 128 + 15: either way
+    # at once, not after trying the other files, and without a traceback.
+    assert process.returncode in (-signal.SIGTERM, 128 + signal.SIGTERM), stderr
+    assert "Traceback" not in stderr
+    assert hanging.requests_seen == 1
+    assert len(spooled_files(tmp_path)) == 3
+    again = update_job("replay", str(tmp_path), "--endpoint-url", testbed.endpoint_url)
+    assert again.returncode == 0, again.stdout
+    assert len(testbed.standard.receive()) == 3

@@ -382,25 +382,42 @@ def publish(
     show_default=True,
     help="Give up on one update after this many seconds, retries included.",
 )
-def replay_command(spool_dir: Path, endpoint_url: str | None, timeout: float) -> None:
+@click.option(
+    "--deadline",
+    type=Seconds(),
+    metavar="SECONDS",
+    help="Start no update after this many seconds in all (waiting for another replay "
+    "included); those not tried stay for the next replay. Default: no limit.",
+)
+def replay_command(
+    spool_dir: Path, endpoint_url: str | None, timeout: float, deadline: float | None
+) -> None:
     """Republish the updates spooled in SPOOL_DIR, oldest first.
 
-    Deletes each file once SNS acknowledged it; prints a line per update. Safe to run
-    again or alongside another replay. Exits 1 if any update is left.
+    Deletes each file once SNS acknowledged it; prints a line per update. An update older
+    than one already sent through SPOOL_DIR goes without the fields the newer one set, so
+    it never sets the job back. A file that is not a spooled update, or that SNS refuses
+    for good (topic gone, invalid parameter), is moved to SPOOL_DIR/rejected with a
+    .reason file. Safe to run again or alongside another replay. Exits 1 if any update is
+    left or rejected; a signal stops it with the files not yet sent left in place.
     """
     try:
-        report = replay(spool_dir, endpoint_url, timeout)
+        report = replay(spool_dir, endpoint_url, timeout, deadline)
     except UpdateJobError as error:
         fail(error)
-    for path, message_id in report.sent:
-        click.echo(f"sent {path.name} (message id {message_id})")
+    for path, what in report.sent:
+        click.echo(f"sent {path.name} ({what})")
     for path, reason in report.left:
         click.echo(f"left {path.name}: {reason}")
-    click.echo(
-        f"update-job: replayed {len(report.sent)}, {len(report.left)} left in {spool_dir}",
-        err=True,
-    )
-    if report.left:
+    for path, reason in report.rejected:
+        click.echo(f"rejected {path.name}, moved to {path.parent}: {reason}")
+    summary = f"replayed {len(report.sent)}, {len(report.left)} left in {spool_dir}"
+    if report.rejected:
+        summary += f", {len(report.rejected)} rejected"
+    click.echo(f"update-job: {summary}", err=True)
+    if report.interrupted is not None:
+        sys.exit(report.interrupted)
+    if report.left or report.rejected:
         sys.exit(1)
 
 
@@ -427,6 +444,15 @@ def report_run_update(receipt: Receipt) -> None:
     metavar="SECONDS",
     help="Also publish `running`, with the time so far, every SECONDS while COMMAND runs.",
 )
+@click.option(
+    "--kill-after",
+    type=Seconds(minimum=0),
+    metavar="SECONDS",
+    default=10.0,
+    show_default=True,
+    help="After passing SIGTERM or SIGINT on, kill COMMAND (SIGKILL, its process group "
+    "too) if it still runs this many seconds later; the final update still goes.",
+)
 @destination_options
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 @click.pass_context
@@ -438,6 +464,7 @@ def run(
     user_id: str | None,
     outputs_from_stdout: bool,
     heartbeat: float | None,
+    kill_after: float,
     destination: Destination,
     command: tuple[str, ...],
 ) -> None:
@@ -446,10 +473,11 @@ def run(
     Publishes `running` (with start-time), runs COMMAND with its stdin, stdout and stderr
     passed through, then publishes `succeeded` or `failed` with stop-time and the exit
     code, and exits with COMMAND's exit code (128+N if signal N killed it). SIGTERM and
-    SIGINT go to COMMAND; its final update, `failed` with the signal in `message`, still
-    goes out.
+    SIGINT go to COMMAND (to its process group when not run from a terminal), which is
+    killed if it still runs --kill-after seconds later; its final update, `failed` with
+    the signal in `message`, still goes out.
 
-    The start and heartbeat updates never hold COMMAND back: if they cannot be delivered
+    The start and heartbeat updates never hold COMMAND back: whatever happens to them,
     update-job warns (and spools them with --spool) and runs it anyway. If the final update
     is not delivered, update-job warns and still exits with COMMAND's code when that is not
     0; when COMMAND succeeded it exits 1 (0 with --best-effort). Bad options exit 2 without
@@ -467,7 +495,7 @@ def run(
         )
         status = supervise(
             job,
-            Supervision(command, outputs_from_stdout, heartbeat),
+            Supervision(command, outputs_from_stdout, heartbeat, kill_after),
             destination,
             report_run_update,
             warn,

@@ -16,7 +16,9 @@ from update_job.publish import (
     parse_topic_arn,
     publish_params,
 )
-from update_job.spool import deliver_or_spool
+from update_job.spool import check_writable, deliver_or_spool
+
+SUPERSEDED = "newer updates of the job sent through the spool already set all it sets"
 
 
 @dataclass(frozen=True)
@@ -51,13 +53,22 @@ class Receipt:
         return receipt
 
 
-def send_update(update: JobUpdate, destination: Destination) -> Receipt:
-    """Publish `update`; InvalidUpdate before anything is sent, DeliveryFailed when it is not
-    delivered (unless best effort, a signal aside, lets it pass: see Receipt.problem)."""
+def check_destination(update: JobUpdate, destination: Destination) -> dict[str, Any]:
+    """The Publish parameters of `update`, once sure it can be sent (or spooled) there:
+    InvalidUpdate otherwise, before anything is published."""
     if destination.topic_arn is None and not destination.dry_run:
         raise InvalidUpdate("no topic: give --topic-arn or set UPDATE_JOB_TOPIC_ARN")
     topic = None if destination.topic_arn is None else parse_topic_arn(destination.topic_arn)
     params = publish_params(update, topic)
+    if destination.spool_dir is not None and not destination.dry_run:
+        check_writable(destination.spool_dir)
+    return params
+
+
+def send_update(update: JobUpdate, destination: Destination) -> Receipt:
+    """Publish `update`; InvalidUpdate before anything is sent, DeliveryFailed when it is not
+    delivered (unless best effort, a signal aside, lets it pass: see Receipt.problem)."""
+    params = check_destination(update, destination)
     if destination.dry_run:
         return Receipt(update, params, dry_run=True)
     if destination.endpoint_url:
@@ -74,4 +85,6 @@ def send_update(update: JobUpdate, destination: Destination) -> Receipt:
             raise
         lost = "" if error.spooled else "; no --spool: this update is lost"
         return Receipt(update, params, problem=f"{error}{lost}", spooled=error.spooled)
+    if message_id is None:
+        return Receipt(update, params, problem=SUPERSEDED)
     return Receipt(update, params, message_id=message_id)

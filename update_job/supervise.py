@@ -8,8 +8,8 @@ never hold the command back: a status outage must not stop science.
 from __future__ import annotations
 
 import json
+import math
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -26,8 +26,7 @@ from typing import IO, Any
 from update_job.errors import DeliveryFailed, InvalidUpdate
 from update_job.message import JobUpdate, make_update
 from update_job.publish import TERMINATING_SIGNALS
-from update_job.sender import Destination, Receipt, send_update
-from update_job.spool import replay_lock
+from update_job.sender import Destination, Receipt, check_destination, send_update
 from update_job.values import cwl_locations
 
 Report = Callable[[Receipt], None]
@@ -39,8 +38,14 @@ STDOUT_TAIL_BYTES = 8 * 1024 * 1024
 # How long to wait, after the command exits, for its stdout to close: a background process
 # it left behind may hold the pipe open forever.
 STDOUT_CLOSE_GRACE = 5.0
-# A line that starts a JSON object: cwltool prints its output object from column 0.
-OBJECT_START = re.compile(rb"^\{", re.MULTILINE)
+# cwltool prints its output object last, from column 0: only the last few lines that start
+# a JSON object are tried, so that megabytes of such lines cost one pass, not one per line.
+OBJECT_CANDIDATES = 8
+# How long a command may take to stop after the signal it was passed, before it (and its
+# process group) is killed.
+DEFAULT_KILL_AFTER = 10.0
+# How often the wait for the command looks at the clock (grace period, heartbeats).
+WAIT_STEP = 0.25
 
 
 @dataclass(frozen=True)
@@ -60,6 +65,7 @@ class Supervision:
     command: Sequence[str]
     outputs_from_stdout: bool = False
     heartbeat: float | None = None
+    kill_after: float = DEFAULT_KILL_AFTER
 
     @property
     def name(self) -> str:
@@ -78,11 +84,9 @@ def signal_name(signum: int) -> str:
         return f"signal {signum}"
 
 
-def from_terminal(signum: int) -> bool:
-    """Whether a SIGINT is most likely Ctrl-C: we are the terminal's foreground process group,
-    which the terminal signals whole, so the command (in our group) got it already."""
-    if signum != signal.SIGINT:
-        return False
+def terminal_foreground() -> bool:
+    """Whether we are the foreground process group of a terminal on stdin, stdout or stderr:
+    someone at that terminal may use job control (Ctrl-C, Ctrl-Z) on the command."""
     for fd in (0, 1, 2):
         try:
             if os.isatty(fd):
@@ -94,30 +98,67 @@ def from_terminal(signum: int) -> bool:
 
 class SignalForwarder:
     """SIGTERM and SIGINT for update-job go to the command instead: update-job stays to send
-    the final update once the command has stopped.
+    the final update once the command has stopped. A command still running `kill_after`
+    seconds after the first signal is killed (SIGKILL).
 
-    The command stays in update-job's process group so that terminal job control and
-    batch systems that signal the whole group reach it as usual. A SIGINT from the terminal
-    has then reached it already and is not sent twice; a SIGTERM always is (a repeated
-    SIGTERM asks nothing new of a command that is already stopping)."""
+    Run from a terminal, the command stays in update-job's process group, so that job
+    control works as usual: a SIGINT from the terminal has then reached it already and is
+    not sent twice. Otherwise (a batch system, a workflow engine) the command leads its own
+    process group, and signals and the kill go to that whole group: processes it started
+    stop with it."""
 
-    def __init__(self) -> None:
+    def __init__(self, kill_after: float = DEFAULT_KILL_AFTER) -> None:
         self.child: subprocess.Popen[bytes] | None = None
         self.received: int | None = None
+        self.received_at: float | None = None
+        self.kill_after = kill_after
+        self.killed = False
+        self.interactive = terminal_foreground()
+
+    @property
+    def own_group(self) -> bool:
+        return not self.interactive
+
+    def from_terminal(self, signum: int) -> bool:
+        return signum == signal.SIGINT and self.interactive
 
     def handle(self, signum: int, _: FrameType | None = None) -> None:
         if self.child is not None and self.child.poll() is not None:
             return  # the command is done: the signal comes too late to change its outcome
         if self.received is None:
             self.received = signum
-        if self.child is not None and not from_terminal(signum):
-            self.child.send_signal(signum)
+            self.received_at = time.monotonic()
+        if self.child is not None and not self.from_terminal(signum):
+            self.send(signum)
 
     def attach(self, child: subprocess.Popen[bytes]) -> None:
         self.child = child
         # A signal that came between the check before starting and here is passed on now.
-        if self.received is not None and not from_terminal(self.received):
-            child.send_signal(self.received)
+        if self.received is not None:
+            self.received_at = time.monotonic()
+            if not self.from_terminal(self.received):
+                self.send(self.received)
+
+    def send(self, signum: int) -> None:
+        if self.child is None:
+            return
+        try:
+            if self.own_group:
+                os.killpg(self.child.pid, signum)
+            else:
+                self.child.send_signal(signum)
+        except (ProcessLookupError, PermissionError):
+            pass  # gone already
+
+    def kill_due(self) -> float | None:
+        """When the command is to be killed, if a signal asked it to stop."""
+        if self.received_at is None or self.killed:
+            return None
+        return self.received_at + self.kill_after
+
+    def kill(self) -> None:
+        self.killed = True
+        self.send(signal.SIGKILL)
 
     @contextmanager
     def installed(self) -> Iterator[None]:
@@ -169,16 +210,24 @@ def write_all(fd: int, data: bytes) -> None:
 
 def last_json_object(output: bytes) -> dict[str, Any] | None:
     """The last JSON object printed from the start of a line, as cwltool prints its output
-    object after whatever else the command printed."""
+    object after whatever else the command printed. Linear in the output's size: only the
+    last OBJECT_CANDIDATES such lines are tried."""
+    text = output.decode("utf-8", errors="replace")
     decoder = json.JSONDecoder()
-    for match in reversed(list(OBJECT_START.finditer(output))):
-        chunk = output[match.start() :].decode("utf-8", errors="replace")
+    end = len(text)
+    for _ in range(OBJECT_CANDIDATES):
+        start = text.rfind("\n{", 0, end) + 1
+        if start == 0 and not text.startswith("{"):
+            return None
         try:
-            value, _ = decoder.raw_decode(chunk)
-        except ValueError:
-            continue
+            value, _ = decoder.raw_decode(text, start)
+        except (ValueError, RecursionError):
+            value = None  # not JSON, or nested too deep to read: try the line before
         if isinstance(value, dict):
             return value
+        if start == 0:
+            return None
+        end = start - 1
     return None
 
 
@@ -199,8 +248,10 @@ def supervise(
 ) -> int:
     """Run the command between a `running` and a final update; the status to exit with.
 
-    InvalidUpdate (the job's fields, the topic) is raised before the command starts. Start
-    and heartbeat updates are always best effort; see `send_final` for the final one."""
+    InvalidUpdate (the job's fields, the topic, a spool directory that cannot be written) is
+    raised before the command starts. After that nothing but a signal keeps the command
+    from starting: start and heartbeat updates are best effort, whatever goes wrong with
+    them. See `send_final` for the final update."""
     start = make_update(
         job.id,
         "running",
@@ -210,12 +261,10 @@ def supervise(
         start_time="now",
         message=f"started {supervision.name}",
     )
-    forwarder = SignalForwarder()
-    # Start and heartbeat updates that were spooled: replayed after a delivered final
-    # update, they would set the job back to `running`, so that update supersedes them.
-    spooled: list[Path] = []
+    check_destination(start, destination)
+    forwarder = SignalForwarder(supervision.kill_after)
     with forwarder.installed():
-        interrupted = send_quietly(start, destination, report, warn, spooled)
+        interrupted = send_quietly(start, destination, report, warn)
         if interrupted is not None or forwarder.received is not None:
             signum = interrupted or forwarder.received or signal.SIGTERM
             outcome = Outcome(
@@ -224,11 +273,11 @@ def supervise(
                 failed=True,
             )
         else:
-            outcome = run_command(
-                job.id, supervision, destination, forwarder, report, warn, spooled
-            )
+            outcome = run_command(job.id, supervision, destination, forwarder, report, warn)
+        # The final update carries the start-time too: the job has it even if the start
+        # update is still in the spool.
         outcome.start_time = start.start_time
-        return send_final(job, outcome, destination, report, warn, spooled)
+        return send_final(job, outcome, destination, report, warn)
 
 
 def run_command(
@@ -238,13 +287,13 @@ def run_command(
     forwarder: SignalForwarder,
     report: Report,
     warn: Warn,
-    spooled: list[Path],
 ) -> Outcome:
     name = supervision.name
     try:
         child = subprocess.Popen(
             list(supervision.command),
             stdout=subprocess.PIPE if supervision.outputs_from_stdout else None,
+            process_group=0 if forwarder.own_group else None,
         )
     except OSError as error:
         # The shell's codes: 127 not found, 126 found but not runnable.
@@ -255,19 +304,21 @@ def run_command(
     started = time.monotonic()
     forwarder.attach(child)
     tee = None if child.stdout is None else StdoutTee(child.stdout)
-    returncode = wait_with_heartbeats(
-        job_id, child, supervision, destination, forwarder, started, report, warn, spooled
+    returncode = wait_for_command(
+        job_id, child, supervision, destination, forwarder, started, report, warn
     )
     code = exit_status(returncode)
     if forwarder.received is not None:
         signum = forwarder.received
-        how = (
-            f"{name} exited with code {code}"
-            if returncode >= 0
-            else f"{name} killed by {signal_name(-returncode)}"
-        )
+        if forwarder.killed and returncode == -signal.SIGKILL:
+            how = f"{name} killed after {supervision.kill_after:g} s, still running"
+        elif returncode >= 0:
+            how = f"{name} exited with code {code}"
+        else:
+            how = f"{name} killed by {signal_name(-returncode)}"
         outcome = Outcome(
-            code if code != 0 else 128 + signum,
+            # Killed by our SIGKILL, it still ended because of the signal update-job got.
+            code if code != 0 and not forwarder.killed else 128 + signum,
             f"terminated by {signal_name(signum)} ({how})",
             failed=True,
         )
@@ -282,7 +333,7 @@ def run_command(
     return outcome
 
 
-def wait_with_heartbeats(
+def wait_for_command(
     job_id: str,
     child: subprocess.Popen[bytes],
     supervision: Supervision,
@@ -291,56 +342,75 @@ def wait_with_heartbeats(
     started: float,
     report: Report,
     warn: Warn,
-    spooled: list[Path],
 ) -> int:
-    """Wait for the command, publishing `running` every heartbeat. The heartbeats go from
-    this (the main) thread: delivery handles signals, which only the main thread can, and
-    on a FIFO topic no heartbeat can then follow the final update."""
-    if supervision.heartbeat is None:
-        return child.wait()
-    next_beat = started + supervision.heartbeat
+    """Wait for the command, publishing `running` every heartbeat, and killing it if it
+    outlives the grace period after a signal. The heartbeats go from this (the main)
+    thread: delivery handles signals, which only the main thread can, and on a FIFO topic
+    no heartbeat can then follow the final update."""
+    heartbeat = supervision.heartbeat
+    next_beat = math.inf if heartbeat is None else started + heartbeat
     while True:
+        kill_due = forwarder.kill_due()
+        wake = min(next_beat, math.inf if kill_due is None else kill_due)
         try:
-            return child.wait(timeout=max(0.0, next_beat - time.monotonic()))
+            return child.wait(timeout=min(WAIT_STEP, max(0.0, wake - time.monotonic())))
         except subprocess.TimeoutExpired:
             pass
-        elapsed = time.monotonic() - started
-        # Whole seconds, unless heartbeats come faster than that.
-        shown = f"{elapsed:.0f}" if supervision.heartbeat >= 1 else f"{elapsed:.1f}"
-        beat = make_update(job_id, "running", message=f"{supervision.name} running for {shown} s")
-        interrupted = send_quietly(beat, destination, report, warn, spooled)
-        if interrupted is not None:
-            # The signal came while the heartbeat was being delivered: pass it on now.
-            forwarder.handle(interrupted)
-        # A slow delivery delays the next heartbeat rather than bunching them up.
-        next_beat = max(next_beat, time.monotonic()) + supervision.heartbeat
+        now = time.monotonic()
+        kill_due = forwarder.kill_due()
+        if kill_due is not None and now >= kill_due:
+            warn(
+                f"{supervision.name} still runs {supervision.kill_after:g} s after "
+                f"{signal_name(forwarder.received or signal.SIGTERM)}: killing it"
+            )
+            forwarder.kill()
+        if heartbeat is not None and now >= next_beat and forwarder.received is None:
+            elapsed = now - started
+            # Whole seconds, unless heartbeats come faster than that.
+            shown = f"{elapsed:.0f}" if heartbeat >= 1 else f"{elapsed:.1f}"
+            beat = make_update(
+                job_id, "running", message=f"{supervision.name} running for {shown} s"
+            )
+            interrupted = send_quietly(beat, destination, report, warn)
+            if interrupted is not None:
+                # The signal came while the heartbeat was being delivered: pass it on now.
+                forwarder.handle(interrupted)
+            # A slow delivery delays the next heartbeat rather than bunching them up.
+            next_beat = max(next_beat, time.monotonic()) + heartbeat
 
 
 def output_object(stdout_tail: bytes, warn: Warn) -> dict[str, Any] | None:
-    found = last_json_object(stdout_tail)
-    if found is None:
-        warn("--outputs-from-stdout: no JSON object on the command's stdout; no outputs sent")
+    try:
+        found = last_json_object(stdout_tail)
+        if found is None:
+            warn("--outputs-from-stdout: no JSON object on the command's stdout; no outputs sent")
+            return None
+        outputs: dict[str, Any] = cwl_locations(found)
+    except Exception as error:
+        # Hostile output must not cost the job its final update.
+        warn(
+            f"--outputs-from-stdout: cannot use the output object ({type(error).__name__}); "
+            "no outputs sent"
+        )
         return None
-    outputs: dict[str, Any] = cwl_locations(found)
     return outputs
 
 
 def send_quietly(
-    update: JobUpdate, destination: Destination, report: Report, warn: Warn, spooled: list[Path]
+    update: JobUpdate, destination: Destination, report: Report, warn: Warn
 ) -> int | None:
-    """Send an update the command must not wait for: not delivering it is a warning (and a
-    spooled file with --spool, added to `spooled`). The signal number, if a signal
+    """Send an update the command must not wait for: not delivering it, for whatever
+    reason, is a warning (and a spooled file with --spool). The signal number, if a signal
     interrupted the delivery."""
     try:
         receipt = send_update(update, replace(destination, best_effort=True))
     except DeliveryFailed as error:
-        # Best effort lets every delivery problem pass but a signal (exit 128 + N).
         warn(f"not delivered: {error}")
-        if error.spooled is not None:
-            spooled.append(error.spooled)
-        return error.exit_code - 128
-    if receipt.spooled is not None:
-        spooled.append(receipt.spooled)
+        # Best effort lets every delivery problem pass but a signal (exit 128 + N).
+        return error.exit_code - 128 if error.exit_code > 128 else None
+    except Exception as error:
+        warn(f"not delivered: {type(error).__name__}: {error}")
+        return None
     report(receipt)
     return None
 
@@ -351,47 +421,50 @@ def send_final(
     destination: Destination,
     report: Report,
     warn: Warn,
-    spooled: list[Path],
 ) -> int:
     """Send the final update; the status to exit with.
 
     The command's own failure code always wins. When the command succeeded but its final
     update was not delivered, update-job exits 1 (the job would otherwise stay `running`
-    unnoticed), or 0 with --best-effort."""
+    unnoticed), or 0 with --best-effort. Outputs that cannot be sent are left out, and a
+    spool directory that can no longer be written is done without, rather than not sending
+    the final update at all."""
     outputs = outcome.outputs
     while True:
-        final = make_update(
-            job.id,
-            "failed" if outcome.failed else None,
-            outcome.exit_code,
-            labels=list(job.labels),
-            user_id=job.user_id,
-            outputs=outputs,
-            message=outcome.message,
-            start_time=outcome.start_time,
-        )
         try:
+            final = make_update(
+                job.id,
+                "failed" if outcome.failed else None,
+                outcome.exit_code,
+                labels=list(job.labels),
+                user_id=job.user_id,
+                outputs=outputs,
+                message=outcome.message,
+                start_time=outcome.start_time,
+            )
             receipt = send_update(final, destination)
-        except InvalidUpdate as error:
-            if outputs is None:
-                raise
-            # The outputs must not cost the job its final status.
-            warn(f"outputs left out of the final update: {error}")
-            outputs = None
-            continue
         except DeliveryFailed as error:
             warn(f"final update not delivered: {error}")
             return outcome.exit_code or error.exit_code
+        except Exception as error:
+            if outputs is not None:
+                # The outputs must not cost the job its final status.
+                warn(f"outputs left out of the final update: {describe_error(error)}")
+                outputs = None
+                continue
+            if destination.spool_dir is not None and isinstance(error, InvalidUpdate):
+                warn(f"final update sent without the spool: {error}")
+                destination = replace(destination, spool_dir=None)
+                continue
+            if isinstance(error, InvalidUpdate):
+                raise
+            warn(f"final update not delivered: {describe_error(error)}")
+            return outcome.exit_code or 1
         report(receipt)
-        if receipt.message_id is not None and spooled:
-            discard_superseded(spooled, warn)
         return outcome.exit_code
 
 
-def discard_superseded(spooled: list[Path], warn: Warn) -> None:
-    """Remove spooled start and heartbeat updates once the final update is delivered: it
-    carries their start-time, and their `running` must not follow it."""
-    with replay_lock(spooled[0].parent):
-        for path in spooled:
-            path.unlink(missing_ok=True)
-    warn(f"final update delivered: removed {len(spooled)} spooled earlier update(s) it replaces")
+def describe_error(error: Exception) -> str:
+    if isinstance(error, InvalidUpdate):
+        return str(error)
+    return f"{type(error).__name__}: {error}"[:300]
