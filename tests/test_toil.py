@@ -85,7 +85,7 @@ def test_wrapped_workflow_on_toil(
         "collection_id": "C1",
         "count": 0,
         "job_id": "toil-wrapped-1",
-        "topic_arn": testbed.fifo.topic_arn,
+        "jobs_data_sns_topic_arn": testbed.fifo.topic_arn,
         "endpoint_url": testbed.endpoint_url,
         "labels": ["wrapped", "toil"],
     }

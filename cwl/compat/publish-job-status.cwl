@@ -28,6 +28,8 @@ doc: |
 
 $namespaces:
   s: https://schema.org/
+$schemas:
+  - https://schema.org/version/latest/schemaorg-current-https.rdf
 s:license: https://spdx.org/licenses/Apache-2.0
 s:version: 0.1.0
 
