@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from localaws import Subscription, subscribe_queue
-from tests.conftest import UPDATE_JOB, RunCommand
+from tests.conftest import UPDATE_JOB, RunCommand, topic_args
 from tests.faultproxy import FaultMode, FaultProxy
 from update_job.aws import TOTAL_ATTEMPTS
 from update_job.spool import spooled_files
@@ -36,7 +36,7 @@ def publish(
     update_job: RunCommand, topic: Subscription, endpoint: str, *args: str
 ) -> subprocess.CompletedProcess[str]:
     return update_job(
-        "--job-id", "job-1", "--topic-arn", topic.topic_arn, "--endpoint-url", endpoint, *args
+        "--job-id", "job-1", *topic_args(topic, endpoint), *args
     )  # fmt: skip
 
 
@@ -133,7 +133,7 @@ def test_an_endpoint_back_within_the_timeout_gets_the_update(
 ) -> None:
     proxy.pause_listening()
     command = [UPDATE_JOB, "--job-id", "job-1", "--status", "running"]
-    command += ["--topic-arn", fifo.topic_arn, "--endpoint-url", proxy.url, "--timeout", "20"]
+    command += [*topic_args(fifo, proxy.url), "--timeout", "20"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     time.sleep(0.5)
     proxy.resume_listening()
@@ -149,7 +149,7 @@ def terminate_while_publishing(
     stderr."""
     proxy.set_fault(FaultMode.HANG)
     command = [UPDATE_JOB, "--job-id", "job-1", "--status", "failed", *args]
-    command += ["--topic-arn", fifo.topic_arn, "--endpoint-url", proxy.url, "--timeout", "20"]
+    command += [*topic_args(fifo, proxy.url), "--timeout", "20"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 10
     while proxy.requests_seen == 0 and time.monotonic() < deadline:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from localaws import Subscription, subscribe_queue
-from tests.conftest import CLOSED_ENDPOINT, RunCommand
+from tests.conftest import CLOSED_ENDPOINT, RunCommand, topic_args
 from tests.faultproxy import FaultMode, FaultProxy
 from update_job.spool import spooled_files
 
@@ -38,8 +38,7 @@ def topic(moto_endpoint: str) -> Subscription:
 
 def publish(update_job: RunCommand, topic: Subscription, endpoint: str, *args: str) -> str:
     result = update_job(
-        "--job-id", "job-1", "--status", "running", "--topic-arn", topic.topic_arn,
-        "--endpoint-url", endpoint, *args,
+        "--job-id", "job-1", "--status", "running", *topic_args(topic, endpoint), *args,
     )  # fmt: skip
     output = result.stdout + result.stderr
     assert PASSWORD not in output and USER not in output, output

@@ -12,7 +12,14 @@ from pathlib import Path
 import pytest
 
 from localaws import Subscription, subscribe_queue
-from tests.conftest import CLOSED_ENDPOINT, UPDATE_JOB, LocalTopics, RunCommand
+from tests.conftest import (
+    CLOSED_ENDPOINT,
+    UNREACHABLE_TOPIC,
+    UPDATE_JOB,
+    LocalTopics,
+    RunCommand,
+    topic_args,
+)
 from tests.faultproxy import FaultProxy
 from update_job.message import make_update
 from update_job.publish import parse_topic_arn, publish_params
@@ -22,7 +29,7 @@ from update_job.spool import replay_lock, spool, spooled_files
 def publish_down(update_job: RunCommand, topic: Subscription, spool_dir: Path, *args: str) -> str:
     """Publish while the endpoint is down; the stderr line."""
     result = update_job(
-        *args, "--topic-arn", topic.topic_arn, "--endpoint-url", CLOSED_ENDPOINT,
+        *args, *topic_args(topic, CLOSED_ENDPOINT),
         "--timeout", "1", "--spool", str(spool_dir),
     )  # fmt: skip
     assert result.returncode == 1, result.stderr
@@ -79,7 +86,7 @@ def test_best_effort_exits_as_if_delivered_and_names_the_spooled_file(
     spool_dir = tmp_path / "spool"
     result = update_job(
         "--job-id", "job-2", "--exit-code", "0", "--best-effort", "--json",
-        "--topic-arn", testbed.standard.topic_arn, "--endpoint-url", CLOSED_ENDPOINT,
+        *topic_args(testbed.standard, CLOSED_ENDPOINT),
         "--timeout", "1", "--spool", str(spool_dir),
     )  # fmt: skip
     assert result.returncode == 0
@@ -96,7 +103,7 @@ def test_best_effort_exits_as_if_delivered_and_names_the_spooled_file(
 def test_best_effort_keeps_the_workflow_exit_code(update_job: RunCommand, tmp_path: Path) -> None:
     result = update_job(
         "--job-id", "job-3", "--exit-code", "5", "--best-effort",
-        "--topic-arn", "arn:aws:sns:us-east-1:123456789012:jobs", "--endpoint-url", CLOSED_ENDPOINT,
+        *topic_args(UNREACHABLE_TOPIC, CLOSED_ENDPOINT),
         "--timeout", "1", "--spool", str(tmp_path),
     )  # fmt: skip
     assert result.returncode == 5
@@ -106,7 +113,7 @@ def test_best_effort_keeps_the_workflow_exit_code(update_job: RunCommand, tmp_pa
 def test_best_effort_without_a_spool_says_the_update_is_lost(update_job: RunCommand) -> None:
     result = update_job(
         "--job-id", "job-4", "--status", "running", "--best-effort",
-        "--topic-arn", "arn:aws:sns:us-east-1:123456789012:jobs", "--endpoint-url", CLOSED_ENDPOINT,
+        *topic_args(UNREACHABLE_TOPIC, CLOSED_ENDPOINT),
         "--timeout", "1",
     )  # fmt: skip
     assert result.returncode == 0
@@ -119,7 +126,7 @@ def test_spool_directory_from_the_environment(update_job: RunCommand, tmp_path: 
     env = {**os.environ, "UPDATE_JOB_SPOOL_DIR": str(tmp_path / "from-env")}
     result = update_job(
         "--job-id", "job-5", "--status", "running",
-        "--topic-arn", "arn:aws:sns:us-east-1:123456789012:jobs", "--endpoint-url", CLOSED_ENDPOINT,
+        *topic_args(UNREACHABLE_TOPIC, CLOSED_ENDPOINT),
         "--timeout", "1", env=env,
     )  # fmt: skip
     assert result.returncode == 1
@@ -274,8 +281,8 @@ def test_a_spool_directory_that_cannot_be_written_stops_before_publishing(
     blocker = tmp_path / "a-file"
     blocker.write_text("")
     result = update_job(
-        "--job-id", "job-11", "--status", "running", "--topic-arn", testbed.standard.topic_arn,
-        "--endpoint-url", testbed.endpoint_url, "--spool", str(blocker / "spool"),
+        "--job-id", "job-11", "--status", "running", *topic_args(testbed.standard),
+        "--spool", str(blocker / "spool"),
     )  # fmt: skip
     assert result.returncode == 2
     assert result.stderr.splitlines() == [
@@ -342,8 +349,8 @@ def test_an_update_goes_even_when_its_jobs_record_cannot_be_kept(
     (tmp_path / "jobs").write_text("in the way")  # where the per-job records go
     seed(tmp_path, testbed.standard.topic_arn, testbed.endpoint_url, "job-15", "running")
     direct = update_job(
-        "--job-id", "job-15", "--status", "succeeded", "--topic-arn", testbed.standard.topic_arn,
-        "--endpoint-url", testbed.endpoint_url, "--spool", str(tmp_path),
+        "--job-id", "job-15", "--status", "succeeded", *topic_args(testbed.standard),
+        "--spool", str(tmp_path),
     )  # fmt: skip
     assert direct.returncode == 0, direct.stderr
     replayed = update_job("replay", str(tmp_path))
