@@ -201,8 +201,10 @@ def test_run_with_a_spooled_start_ends_finished_with_the_start_fields(
         command = [UPDATE_JOB, "run", "--job-id", "job-4", *topic_args(topic, proxy.url)]
         command += ["--timeout", "1", "--spool", str(spool_dir)]
         command += ["--inputs", '{"n": 7}', "--user-id", "bob", "--label", "l1"]
+        # The command (given update-job's stdin) lasts until the endpoint is back.
         process = subprocess.Popen(
-            [*command, "--", PYTHON, "-c", "import time; time.sleep(3)"],
+            [*command, "--", PYTHON, "-c", "import sys; sys.stdin.read()"],
+            stdin=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )

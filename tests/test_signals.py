@@ -79,7 +79,8 @@ def replay_and_count(
 ) -> dict[str, int]:
     """Replay what is spooled; how many times each job's update arrived in all."""
     proxy.clear_faults()
-    time.sleep(HOLD)  # requests the proxy still holds go on to SNS first
+    time.sleep(0.1)  # a killed process's last bytes reach the proxy...
+    wait_for(lambda: proxy.busy == 0, "the held requests")  # ...which it sends on to SNS first
     if spool.exists():
         replay = update_job("replay", str(spool), "--endpoint-url", proxy.url)
         assert replay.returncode == 0, replay.stdout + replay.stderr

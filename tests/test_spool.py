@@ -21,7 +21,7 @@ from tests.conftest import (
     topic_args,
 )
 from tests.faultproxy import FaultProxy
-from update_job.message import make_update
+from update_job.message import JobUpdate, make_update
 from update_job.publish import parse_topic_arn, publish_params
 from update_job.spool import replay_lock, spool, spooled_files
 
@@ -227,14 +227,16 @@ def test_a_permanent_refusal_is_set_aside_not_retried_forever(
     assert len(list((tmp_path / "rejected").glob("*.json"))) == 1
 
 
-def test_concurrent_replays_send_each_update_once(
-    moto_endpoint: str, update_job: RunCommand, tmp_path: Path
-) -> None:
+def test_concurrent_replays_send_each_update_once(moto_endpoint: str, tmp_path: Path) -> None:
     # No content-based deduplication here, so a file sent twice would arrive twice.
     strict = subscribe_queue(moto_endpoint, fifo=True, content_based_deduplication=False)
-    for index in range(6):
-        publish_down(update_job, strict, tmp_path, "--job-id", f"job-{index % 2}", "--status",
-                     "running", "--progress", str(index))  # fmt: skip
+    for index in range(6):  # seeded as failed deliveries leave them (test above)
+        update = JobUpdate.model_validate(
+            {"id": f"job-{index % 2}", "status": "running", "progress": index,
+             "updated": f"2026-01-01T00:00:{index:02d}.000Z"}
+        )  # fmt: skip
+        params = publish_params(update, parse_topic_arn(strict.topic_arn))
+        spool(params, tmp_path, "endpoint down", CLOSED_ENDPOINT)
     replays = [
         subprocess.Popen(
             [UPDATE_JOB, "replay", str(tmp_path), "--endpoint-url", moto_endpoint],
@@ -299,8 +301,8 @@ def test_spool_directories_and_files_are_private_whatever_the_umask(
     result = subprocess.run(
         ["sh", "-c", 'umask 000 && exec "$@"', "sh", UPDATE_JOB,
          "--job-id", "job-12", "--status", "running",
-         "--topic-arn", "arn:aws:sns:us-east-1:123456789012:jobs",
-         "--endpoint-url", CLOSED_ENDPOINT, "--timeout", "1", "--spool", str(spool_dir)],
+         *topic_args(UNREACHABLE_TOPIC, CLOSED_ENDPOINT),
+         "--timeout", "1", "--spool", str(spool_dir)],
         capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert result.returncode == 1, result.stderr
@@ -320,7 +322,7 @@ def test_replay_deadline_bounds_a_long_outage(
         for index in range(5):
             seed(tmp_path, testbed.standard.topic_arn, hanging.url, f"job-{index}", "running")
         started = time.monotonic()
-        result = update_job("replay", str(tmp_path), "--timeout", "30", "--deadline", "2")
+        result = update_job("replay", str(tmp_path), "--timeout", "30", "--deadline", "1")
         took = time.monotonic() - started
     assert result.returncode == 1
     # One update tried for what was left of the deadline, the others not at all (without
