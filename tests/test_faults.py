@@ -220,8 +220,9 @@ def test_unreadable_replies_are_delivery_failures(
     retried = mode in (FaultMode.HTML_503, FaultMode.TEXT_503)
     assert (proxy.requests_seen > 1) is retried, proxy.requests_seen
 
+    # Only that it warns and lets the update pass: any failure within 1 s will do.
     best_effort = publish(
-        update_job, fifo, proxy.url, "--status", "running", "--timeout", TIMEOUT, "--best-effort"
+        update_job, fifo, proxy.url, "--status", "running", "--timeout", "1", "--best-effort"
     )
     assert best_effort.returncode == 0
     [warning] = best_effort.stderr.splitlines()
