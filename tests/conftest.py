@@ -24,6 +24,8 @@ CLOSED_ENDPOINT = "http://127.0.0.1:9"
 os.environ["AWS_ENDPOINT_URL"] = CLOSED_ENDPOINT
 
 UPDATE_JOB = str(Path(sys.executable).with_name("update-job"))
+# A topic nothing answers for: with CLOSED_ENDPOINT, every delivery to it fails.
+UNREACHABLE_TOPIC = "arn:aws:sns:us-east-1:123456789012:jobs"
 TESTS = Path(__file__).parent
 
 
@@ -50,6 +52,16 @@ def testbed(moto_endpoint: str) -> LocalTopics:
         subscribe_queue(moto_endpoint, fifo=False),
         subscribe_queue(moto_endpoint, fifo=True),
     )
+
+
+def topic_args(topic: Subscription | str, endpoint: str | None = None) -> tuple[str, ...]:
+    """update-job's `--topic-arn` and `--endpoint-url`: the topic's own endpoint unless
+    another (a proxy, a closed port) is named."""
+    if isinstance(topic, str):
+        if endpoint is None:
+            raise ValueError("a topic given by its ARN needs an endpoint")
+        return ("--topic-arn", topic, "--endpoint-url", endpoint)
+    return ("--topic-arn", topic.topic_arn, "--endpoint-url", endpoint or topic.endpoint_url)
 
 
 RunCommand = Callable[..., subprocess.CompletedProcess[str]]

@@ -16,7 +16,7 @@ from click.testing import CliRunner, Result
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import UPDATE_JOB, LocalTopics, RunCommand
+from tests.conftest import UPDATE_JOB, LocalTopics, RunCommand, topic_args
 from update_job.cli import cli
 from update_job.errors import InvalidUpdate
 from update_job.message import make_update
@@ -63,9 +63,7 @@ def test_bad_input_is_one_line_exit_2_and_nothing_published(
     testbed: LocalTopics, invoke: Invoke, args: tuple[str, ...], error: str
 ) -> None:
     for topic in (testbed.standard, testbed.fifo):
-        result = invoke(
-            *args, "--topic-arn", topic.topic_arn, "--endpoint-url", testbed.endpoint_url
-        )
+        result = invoke(*args, *topic_args(topic))
         assert result.exit_code == 2, result.output
         [line] = result.stderr.splitlines()
         assert line.startswith("update-job: error: ")
@@ -109,7 +107,7 @@ def test_oversize_message_names_its_size_and_the_limit(
     inputs.write_text('{"blob": "' + "x" * 262_144 + '"}')
     result = invoke(
         *RUNNING, "--inputs", f"@{inputs}",
-        "--topic-arn", testbed.fifo.topic_arn, "--endpoint-url", testbed.endpoint_url,
+        *topic_args(testbed.fifo),
     )  # fmt: skip
     assert result.exit_code == 2
     [line] = result.stderr.splitlines()
@@ -128,7 +126,7 @@ def test_message_just_under_the_limit_is_delivered(testbed: LocalTopics, invoke:
     blob = "x" * (262_144 - base)
     ok = invoke(
         *RUNNING, "--inputs", f'{{"blob": "{blob}"}}',
-        "--topic-arn", testbed.standard.topic_arn, "--endpoint-url", testbed.endpoint_url,
+        *topic_args(testbed.standard),
     )  # fmt: skip
     assert ok.exit_code == 0, ok.output
     [delivery] = testbed.standard.receive()
@@ -140,17 +138,10 @@ def test_message_just_under_the_limit_is_delivered(testbed: LocalTopics, invoke:
 def test_unicode_job_id_works_on_a_standard_topic_but_not_as_a_fifo_group(
     testbed: LocalTopics, invoke: Invoke
 ) -> None:
-    args = (
-        "--job-id",
-        "jöb-ünïcode",
-        "--status",
-        "running",
-        "--endpoint-url",
-        testbed.endpoint_url,
-    )
-    assert invoke(*args, "--topic-arn", testbed.standard.topic_arn).exit_code == 0
+    args = ("--job-id", "jöb-ünïcode", "--status", "running")
+    assert invoke(*args, *topic_args(testbed.standard)).exit_code == 0
     assert [d.message["id"] for d in testbed.standard.receive()] == ["jöb-ünïcode"]
-    result = invoke(*args, "--topic-arn", testbed.fifo.topic_arn)
+    result = invoke(*args, *topic_args(testbed.fifo))
     assert result.exit_code == 2
     assert "invalid job id for a FIFO topic" in result.stderr
     assert testbed.fifo.receive() == []
@@ -182,7 +173,7 @@ BAD_SECONDS = ["nan", "NaN", "inf", "-inf", "1e300", "86401", "0", "-1", "ten"]
 def test_a_timeout_or_heartbeat_that_is_no_sane_number(
     testbed: LocalTopics, invoke: Invoke, value: str
 ) -> None:
-    topic = ("--topic-arn", testbed.fifo.topic_arn, "--endpoint-url", testbed.endpoint_url)
+    topic = topic_args(testbed.fifo)
     for args in (
         (*RUNNING, "--timeout", value, *topic),
         ("run", "--job-id", "job-1", "--heartbeat", value, *topic, "--", "true"),
@@ -446,7 +437,7 @@ def test_a_malformed_endpoint_url(
     testbed: LocalTopics, invoke: Invoke, url: str, problem: str
 ) -> None:
     for args in (
-        (*RUNNING, "--topic-arn", testbed.standard.topic_arn, "--endpoint-url", url),
+        (*RUNNING, *topic_args(testbed.standard, url)),
         ("replay", "--endpoint-url", url, "/nonexistent"),
     ):
         result = invoke(*args)
@@ -464,7 +455,7 @@ def test_an_endpoint_host_botocore_refuses_is_bad_input(
 ) -> None:
     # Checked with botocore's rule, so only when sending: a dry run does not import botocore.
     url = "http://bad_host:80"
-    result = invoke(*RUNNING, "--topic-arn", testbed.standard.topic_arn, "--endpoint-url", url)
+    result = invoke(*RUNNING, *topic_args(testbed.standard, url))
     assert result.exit_code == 2, result.output
     assert result.stderr.splitlines() == [
         f"update-job: error: invalid endpoint URL {url!r}: not a valid host name or address"

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from localaws import MotoServer, client
-from tests.conftest import LocalTopics, RunCommand, run_update_job
+from tests.conftest import LocalTopics, RunCommand, run_update_job, topic_args
 from update_job.spool import spooled_files
 
 # moto lets the first N requests through unauthenticated: its own warm-up (2) and the setup
@@ -49,7 +49,7 @@ def test_access_denied(
     env.pop("AWS_SESSION_TOKEN")
     result = update_job(
         "--job-id", "job-1", "--status", "running",
-        "--topic-arn", topic_arn, "--endpoint-url", endpoint, env=env,
+        *topic_args(topic_arn, endpoint), env=env,
     )  # fmt: skip
     assert result.returncode == 1
     assert result.stderr.splitlines() == [
@@ -65,7 +65,7 @@ def test_unknown_credentials(
     endpoint, topic_arn, _ = iam_checked_endpoint
     result = update_job(
         "--job-id", "job-1", "--status", "running",
-        "--topic-arn", topic_arn, "--endpoint-url", endpoint,
+        *topic_args(topic_arn, endpoint),
     )  # fmt: skip
     assert result.returncode == 1
     [line] = result.stderr.splitlines()
@@ -138,8 +138,7 @@ def publish_with(
 ) -> tuple[subprocess.CompletedProcess[str], float]:
     started = time.monotonic()
     result = run_update_job(
-        "--job-id", "job-1", "--status", "running", "--topic-arn", testbed.fifo.topic_arn,
-        "--endpoint-url", testbed.endpoint_url, *args, env=env,
+        "--job-id", "job-1", "--status", "running", *topic_args(testbed.fifo), *args, env=env,
     )  # fmt: skip
     return result, time.monotonic() - started
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from localaws import Subscription, subscribe_queue
-from tests.conftest import UPDATE_JOB, RunCommand
+from tests.conftest import UPDATE_JOB, RunCommand, topic_args
 from tests.faultproxy import FaultMode, FaultProxy
 from update_job.aws import TOTAL_ATTEMPTS
 from update_job.spool import spooled_files
@@ -36,7 +36,7 @@ def publish(
     update_job: RunCommand, topic: Subscription, endpoint: str, *args: str
 ) -> subprocess.CompletedProcess[str]:
     return update_job(
-        "--job-id", "job-1", "--topic-arn", topic.topic_arn, "--endpoint-url", endpoint, *args
+        "--job-id", "job-1", *topic_args(topic, endpoint), *args
     )  # fmt: skip
 
 
@@ -80,12 +80,12 @@ def test_persistent_faults_fail_in_time_spool_and_replay_once(
     proxy.set_fault(mode)
     started = time.monotonic()
     result = publish(
-        update_job, fifo, proxy.url, "--status", "succeeded", "--timeout", "4",
+        update_job, fifo, proxy.url, "--status", "succeeded", "--timeout", "2.5",
         "--spool", str(tmp_path),
     )  # fmt: skip
     elapsed = time.monotonic() - started
     assert result.returncode == 1
-    assert elapsed < 4 + 5  # the deadline, plus the interpreter's start and exit
+    assert elapsed < 2.5 + 5  # the deadline, plus the interpreter's start and exit
     [path] = spooled_files(tmp_path)
     assert result.stderr.strip().endswith(f"spooled to {path}")
     assert proxy.requests_seen > 1  # retried, up to the deadline or the attempts
@@ -104,13 +104,13 @@ def test_an_endpoint_that_never_answers_is_bounded_by_the_timeout(
 ) -> None:
     proxy.set_fault(FaultMode.HANG)
     started = time.monotonic()
-    result = publish(update_job, fifo, proxy.url, "--status", "running", "--timeout", "2")
+    result = publish(update_job, fifo, proxy.url, "--status", "running", "--timeout", "1")
     elapsed = time.monotonic() - started
     assert result.returncode == 1
     assert (
-        result.stderr.strip() == f"update-job: error: no answer from SNS at {proxy.url} within 2 s"
+        result.stderr.strip() == f"update-job: error: no answer from SNS at {proxy.url} within 1 s"
     )
-    assert 2 <= elapsed < 2 + 5
+    assert 1 <= elapsed < 1 + 5
 
 
 def test_a_response_cut_off_after_delivery_is_not_doubled_by_replay(
@@ -133,7 +133,7 @@ def test_an_endpoint_back_within_the_timeout_gets_the_update(
 ) -> None:
     proxy.pause_listening()
     command = [UPDATE_JOB, "--job-id", "job-1", "--status", "running"]
-    command += ["--topic-arn", fifo.topic_arn, "--endpoint-url", proxy.url, "--timeout", "20"]
+    command += [*topic_args(fifo, proxy.url), "--timeout", "20"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     time.sleep(0.5)
     proxy.resume_listening()
@@ -149,7 +149,7 @@ def terminate_while_publishing(
     stderr."""
     proxy.set_fault(FaultMode.HANG)
     command = [UPDATE_JOB, "--job-id", "job-1", "--status", "failed", *args]
-    command += ["--topic-arn", fifo.topic_arn, "--endpoint-url", proxy.url, "--timeout", "20"]
+    command += [*topic_args(fifo, proxy.url), "--timeout", "20"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 10
     while proxy.requests_seen == 0 and time.monotonic() < deadline:
@@ -185,9 +185,13 @@ def test_sigterm_without_a_spool_says_the_update_was_not_delivered(
 
 # Replies botocore cannot read as SNS's: a 5xx is retried like any 5xx, anything else fails
 # at once; either way one line, exit 1, and the update kept or let pass as asked.
+# The 5xx are retried until --timeout, which the test keeps short but long enough for a
+# second attempt on a loaded machine (the first retry waits up to 1 s).
+TIMEOUT = "2"
+RETRIED_5XX = f"could not publish to SNS at {{url}} within {TIMEOUT} s: 503: Service Unavailable"
 UNREADABLE_REPLIES = [
-    (FaultMode.HTML_503, "could not publish to SNS at {url} within 3 s: 503: Service Unavailable"),
-    (FaultMode.TEXT_503, "could not publish to SNS at {url} within 3 s: 503: Service Unavailable"),
+    (FaultMode.HTML_503, RETRIED_5XX),
+    (FaultMode.TEXT_503, RETRIED_5XX),
     (FaultMode.HTML_404, "unreadable reply from SNS at {url} (HTTP 404, text/html: b'<html>"),
     (FaultMode.TEXT_404, "unreadable reply from SNS at {url} (HTTP 404, text/plain: b'404 page"),
     (FaultMode.EMPTY_200, "unreadable reply from SNS at {url} (HTTP 200, text/xml: b'')"),
@@ -208,7 +212,7 @@ def test_unreadable_replies_are_delivery_failures(
     proxy.set_fault(mode)
     line = "update-job: error: " + expected.format(url=proxy.url)
 
-    plain = publish(update_job, fifo, proxy.url, "--status", "running", "--timeout", "3")
+    plain = publish(update_job, fifo, proxy.url, "--status", "running", "--timeout", TIMEOUT)
     assert plain.returncode == 1
     [error] = plain.stderr.splitlines()
     assert error.startswith(line), error
@@ -216,8 +220,9 @@ def test_unreadable_replies_are_delivery_failures(
     retried = mode in (FaultMode.HTML_503, FaultMode.TEXT_503)
     assert (proxy.requests_seen > 1) is retried, proxy.requests_seen
 
+    # Only that it warns and lets the update pass: any failure within 1 s will do.
     best_effort = publish(
-        update_job, fifo, proxy.url, "--status", "running", "--timeout", "3", "--best-effort"
+        update_job, fifo, proxy.url, "--status", "running", "--timeout", "1", "--best-effort"
     )
     assert best_effort.returncode == 0
     [warning] = best_effort.stderr.splitlines()
@@ -225,7 +230,7 @@ def test_unreadable_replies_are_delivery_failures(
     assert warning.endswith("no --spool: this update is lost")
 
     spooling = publish(
-        update_job, fifo, proxy.url, "--status", "succeeded", "--timeout", "3",
+        update_job, fifo, proxy.url, "--status", "succeeded", "--timeout", TIMEOUT,
         "--spool", str(tmp_path),
     )  # fmt: skip
     assert spooling.returncode == 1

@@ -12,7 +12,7 @@ import pytest
 from click.testing import Result
 
 from localaws import Subscription
-from tests.conftest import TESTS, LocalTopics, RunCommand
+from tests.conftest import TESTS, LocalTopics, RunCommand, topic_args
 from tests.consumer import MissingDocument, document_after
 
 Invoke = Callable[..., Result]
@@ -24,7 +24,7 @@ def stored_by_the_processing_server(job_id: str) -> dict[str, Any]:
 
 
 def send(invoke: Invoke, topic: Subscription, *args: str) -> Result:
-    return invoke(*args, "--topic-arn", topic.topic_arn, "--endpoint-url", topic.endpoint_url)
+    return invoke(*args, *topic_args(topic))
 
 
 def a_workflows_updates(invoke: Invoke, topic: Subscription, job_id: str) -> None:
@@ -120,8 +120,7 @@ def test_a_deployments_own_status_through_the_environment(
 ) -> None:
     env = {**os.environ, "UPDATE_JOB_EXTRA_STATUSES": "Dismissed,paused"}
     topic = testbed.fifo
-    args = ["--job-id", "doc-dismissed", "--topic-arn", topic.topic_arn]
-    args += ["--endpoint-url", topic.endpoint_url]
+    args = ["--job-id", "doc-dismissed", *topic_args(topic)]
     assert update_job(*args, "--status", "DISMISSED", env=env).returncode == 0
     refused = update_job(*args, "--status", "dismissed")  # not without the deployment's words
     assert refused.returncode == 2

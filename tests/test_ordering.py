@@ -19,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import UPDATE_JOB, LocalTopics, RunCommand, run_update_job
+from tests.conftest import UPDATE_JOB, LocalTopics, RunCommand, run_update_job, topic_args
 from tests.faultproxy import FaultProxy
 from update_job.jobstate import JobState
 from update_job.message import JobUpdate
@@ -82,7 +82,7 @@ def test_a_start_replayed_after_the_end_was_delivered_keeps_the_job_finished(
     )  # fmt: skip
     end = update_job(
         "--job-id", "job-1", "--exit-code", "0", "--message", "done", "--label", "campaign-3",
-        "--topic-arn", topic.topic_arn, "--endpoint-url", moto_endpoint,
+        *topic_args(topic),
         "--spool", str(spool_dir),
     )  # fmt: skip
     assert end.returncode == 0, end.stderr
@@ -128,7 +128,7 @@ def test_an_update_with_nothing_left_of_its_own_is_not_sent(
     )  # fmt: skip
     end = update_job(
         "--job-id", "job-2", "--status", "failed", "--message", "out of memory",
-        "--topic-arn", topic.topic_arn, "--endpoint-url", testbed.endpoint_url,
+        *topic_args(topic),
         "--spool", str(spool_dir),
     )  # fmt: skip
     assert end.returncode == 0, end.stderr
@@ -165,7 +165,7 @@ def test_an_end_update_that_overtakes_a_replay_in_progress_is_restated(
             assert slow.requests_seen == 1
             end = update_job(
                 "--job-id", "job-3", "--exit-code", "2", "--message", "done", "--label", "l",
-                "--topic-arn", topic.topic_arn, "--endpoint-url", moto_endpoint,
+                *topic_args(topic),
                 "--spool", str(spool_dir),
             )  # fmt: skip
             assert end.returncode == 2, end.stderr
@@ -198,11 +198,13 @@ def test_run_with_a_spooled_start_ends_finished_with_the_start_fields(
     spool_dir = tmp_path / "spool"
     with FaultProxy(moto_endpoint) as proxy:
         proxy.pause_listening()
-        command = [UPDATE_JOB, "run", "--job-id", "job-4", "--topic-arn", topic.topic_arn]
-        command += ["--endpoint-url", proxy.url, "--timeout", "1", "--spool", str(spool_dir)]
+        command = [UPDATE_JOB, "run", "--job-id", "job-4", *topic_args(topic, proxy.url)]
+        command += ["--timeout", "1", "--spool", str(spool_dir)]
         command += ["--inputs", '{"n": 7}', "--user-id", "bob", "--label", "l1"]
+        # The command (given update-job's stdin) lasts until the endpoint is back.
         process = subprocess.Popen(
-            [*command, "--", PYTHON, "-c", "import time; time.sleep(3)"],
+            [*command, "--", PYTHON, "-c", "import sys; sys.stdin.read()"],
+            stdin=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
@@ -323,8 +325,7 @@ def test_run_never_waits_for_a_replay_in_progress(
     # A replay of the same spool holds its lock for as long as this test needs it.
     with replay_lock(spool_dir):
         result = update_job(
-            "run", "--job-id", "job-5", "--topic-arn", testbed.standard.topic_arn,
-            "--endpoint-url", testbed.endpoint_url, "--spool", str(spool_dir),
+            "run", "--job-id", "job-5", *topic_args(testbed.standard), "--spool", str(spool_dir),
             "--", PYTHON, "-c", "pass", timeout=60,
         )  # fmt: skip
     assert result.returncode == 0, result.stderr
@@ -364,8 +365,7 @@ def test_replays_racing_direct_updates_end_as_if_in_order(
                          ["--exit-code", "0", "--message", "done", "--label", "l"]):  # fmt: skip
                 time.sleep(rng.uniform(0, 1.5))
                 result = run_update_job(
-                    "--job-id", job, *args, "--topic-arn", topic.topic_arn,
-                    "--endpoint-url", moto_endpoint, "--spool", str(spool_dir), "--json",
+                    "--job-id", job, *args, *topic_args(topic), "--spool", str(spool_dir), "--json",
                 )  # fmt: skip
                 assert result.returncode == 0, result.stderr
                 newer.append(json.loads(result.stdout)["message"])

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from click.testing import Result
 
-from tests.conftest import LocalTopics
+from tests.conftest import LocalTopics, topic_args
 
 Invoke = Callable[..., Result]
 
@@ -44,7 +44,7 @@ def test_outputs_arrive_as_urls(
 ) -> None:
     result = invoke(
         "--job-id", "outputs-1", "--exit-code", "0", "--outputs", json.dumps(given),
-        "--topic-arn", testbed.fifo.topic_arn, "--endpoint-url", testbed.endpoint_url,
+        *topic_args(testbed.fifo),
     )  # fmt: skip
     assert result.exit_code == 0, result.stderr
     [delivery] = testbed.fifo.receive()
@@ -57,7 +57,7 @@ def test_inputs_stay_as_given(testbed: LocalTopics, invoke: Invoke) -> None:
     result = invoke(
         "--job-id", "inputs-1", "--status", "running", "--inputs", json.dumps(inputs),
         "--outputs", json.dumps({"static_dir": inputs["static_dir"]}),
-        "--topic-arn", testbed.standard.topic_arn, "--endpoint-url", testbed.endpoint_url,
+        *topic_args(testbed.standard),
     )  # fmt: skip
     assert result.exit_code == 0, result.stderr
     [delivery] = testbed.standard.receive()
@@ -98,7 +98,7 @@ def test_what_is_refused_is_named_as_given(
 ) -> None:
     result = invoke(
         "--job-id", "outputs-bad", "--exit-code", "0", option, given,
-        "--topic-arn", testbed.standard.topic_arn, "--endpoint-url", testbed.endpoint_url,
+        *topic_args(testbed.standard),
     )  # fmt: skip
     assert result.exit_code == 2
     [line] = result.stderr.splitlines()

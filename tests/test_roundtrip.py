@@ -11,7 +11,7 @@ from click.testing import Result
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import LocalTopics
+from tests.conftest import LocalTopics, topic_args
 from update_job.values import cwl_locations
 
 Invoke = Callable[..., Result]
@@ -70,7 +70,7 @@ def test_update_fails_clearly_or_round_trips_exactly(
         inputs = {**inputs, "padding": "p" * pad}
     args = [f"--job-id={job_id}", "--status=running", f"--inputs={json.dumps(inputs)}"]
     args += [f"--outputs={json.dumps(outputs)}", *(f"--label={label}" for label in labels)]
-    result = invoke(*args, "--topic-arn", topic.topic_arn, "--endpoint-url", testbed.endpoint_url)
+    result = invoke(*args, *topic_args(topic))
     deliveries = topic.receive()
     if result.exit_code == 2:
         event(f"rejected: {result.stderr.split(':')[2].strip()}")

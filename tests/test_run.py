@@ -13,7 +13,14 @@ from pathlib import Path
 import pytest
 
 from localaws import Delivery, Subscription
-from tests.conftest import CLOSED_ENDPOINT, UPDATE_JOB, LocalTopics, RunCommand
+from tests.conftest import (
+    CLOSED_ENDPOINT,
+    UNREACHABLE_TOPIC,
+    UPDATE_JOB,
+    LocalTopics,
+    RunCommand,
+    topic_args,
+)
 from update_job.spool import spooled_files
 
 PYTHON = sys.executable
@@ -21,8 +28,7 @@ PYTHON = sys.executable
 
 def run_args(topic: Subscription, *args: str) -> list[str]:
     return [
-        "run", "--job-id", "job-1", "--topic-arn", topic.topic_arn,
-        "--endpoint-url", topic.endpoint_url, "--timeout", "10", *args,
+        "run", "--job-id", "job-1", *topic_args(topic), "--timeout", "10", *args,
     ]  # fmt: skip
 
 
@@ -172,8 +178,8 @@ def test_undeliverable_start_does_not_stop_the_command(
     ran = tmp_path / "ran"
     child = f"open({str(ran)!r}, 'w').close(); raise SystemExit(4)"
     result = update_job(
-        "run", "--job-id", "job-2", "--topic-arn", "arn:aws:sns:us-east-1:123456789012:jobs",
-        "--endpoint-url", CLOSED_ENDPOINT, "--timeout", "1", "--spool", str(spool_dir),
+        "run", "--job-id", "job-2", *topic_args(UNREACHABLE_TOPIC, CLOSED_ENDPOINT),
+        "--timeout", "1", "--spool", str(spool_dir),
         "--", PYTHON, "-c", child,
     )  # fmt: skip
     assert ran.exists()
@@ -190,8 +196,8 @@ def test_undelivered_final_update_of_a_successful_command_exits_1_unless_best_ef
     update_job: RunCommand,
 ) -> None:
     args = [
-        "run", "--job-id", "job-3", "--topic-arn", "arn:aws:sns:us-east-1:123456789012:jobs",
-        "--endpoint-url", CLOSED_ENDPOINT, "--timeout", "0.5",
+        "run", "--job-id", "job-3", *topic_args(UNREACHABLE_TOPIC, CLOSED_ENDPOINT),
+        "--timeout", "0.5",
     ]  # fmt: skip
     strict = update_job(*args, "--", PYTHON, "-c", "pass")
     assert strict.returncode == 1, strict.stderr

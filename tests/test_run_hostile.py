@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import UPDATE_JOB, LocalTopics, RunCommand
+from tests.conftest import UNREACHABLE_TOPIC, UPDATE_JOB, LocalTopics, RunCommand, topic_args
 from update_job.message import make_update
 from update_job.publish import parse_topic_arn, publish_params
 from update_job.spool import spool, spooled_files
@@ -57,8 +57,8 @@ def test_replies_that_make_no_sense_never_stop_the_command(
     spool_dir = tmp_path / "spool"
     ran = tmp_path / "ran"
     result = update_job(
-        "run", "--job-id", "job-1", "--topic-arn", "arn:aws:sns:us-east-1:123456789012:jobs",
-        "--endpoint-url", empty_replies, "--timeout", "2", "--spool", str(spool_dir),
+        "run", "--job-id", "job-1", *topic_args(UNREACHABLE_TOPIC, empty_replies),
+        "--timeout", "2", "--spool", str(spool_dir),
         "--heartbeat", "0.3",
         "--", PYTHON, "-c", f"import time; open({str(ran)!r}, 'w').close(); time.sleep(1.5)",
     )  # fmt: skip
@@ -77,8 +77,7 @@ def test_replies_that_make_no_sense_never_stop_the_command(
 
 def run_args(testbed: LocalTopics, *args: str) -> list[str]:
     return [
-        "run", "--job-id", "job-2", "--topic-arn", testbed.standard.topic_arn,
-        "--endpoint-url", testbed.endpoint_url, "--timeout", "10", *args,
+        "run", "--job-id", "job-2", *topic_args(testbed.standard), "--timeout", "10", *args,
     ]  # fmt: skip
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from localaws import Subscription, subscribe_queue
-from tests.conftest import UPDATE_JOB, RunCommand
+from tests.conftest import UPDATE_JOB, RunCommand, topic_args
 from tests.faultproxy import FaultMode, FaultProxy
 from update_job.spool import spooled_files
 
@@ -61,8 +61,8 @@ def wait_for(condition: Callable[[], bool], what: str, timeout: float = 20) -> N
 
 def start(proxy: FaultProxy, fifo: Subscription, job_id: str, spool: Path) -> subprocess.Popen[str]:
     command = [
-        UPDATE_JOB, "--job-id", job_id, "--status", "succeeded", "--topic-arn", fifo.topic_arn,
-        "--endpoint-url", proxy.url, "--spool", str(spool), "--timeout", "20",
+        UPDATE_JOB, "--job-id", job_id, "--status", "succeeded", *topic_args(fifo, proxy.url),
+        "--spool", str(spool), "--timeout", "20",
     ]  # fmt: skip
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     wait_for(lambda: handlers_installed(process.pid), "the signal handlers")
@@ -79,7 +79,8 @@ def replay_and_count(
 ) -> dict[str, int]:
     """Replay what is spooled; how many times each job's update arrived in all."""
     proxy.clear_faults()
-    time.sleep(HOLD)  # requests the proxy still holds go on to SNS first
+    time.sleep(0.1)  # a killed process's last bytes reach the proxy...
+    wait_for(lambda: proxy.busy == 0, "the held requests")  # ...which it sends on to SNS first
     if spool.exists():
         replay = update_job("replay", str(spool), "--endpoint-url", proxy.url)
         assert replay.returncode == 0, replay.stdout + replay.stderr

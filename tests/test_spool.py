@@ -12,9 +12,16 @@ from pathlib import Path
 import pytest
 
 from localaws import Subscription, subscribe_queue
-from tests.conftest import CLOSED_ENDPOINT, UPDATE_JOB, LocalTopics, RunCommand
+from tests.conftest import (
+    CLOSED_ENDPOINT,
+    UNREACHABLE_TOPIC,
+    UPDATE_JOB,
+    LocalTopics,
+    RunCommand,
+    topic_args,
+)
 from tests.faultproxy import FaultProxy
-from update_job.message import make_update
+from update_job.message import JobUpdate, make_update
 from update_job.publish import parse_topic_arn, publish_params
 from update_job.spool import replay_lock, spool, spooled_files
 
@@ -22,7 +29,7 @@ from update_job.spool import replay_lock, spool, spooled_files
 def publish_down(update_job: RunCommand, topic: Subscription, spool_dir: Path, *args: str) -> str:
     """Publish while the endpoint is down; the stderr line."""
     result = update_job(
-        *args, "--topic-arn", topic.topic_arn, "--endpoint-url", CLOSED_ENDPOINT,
+        *args, *topic_args(topic, CLOSED_ENDPOINT),
         "--timeout", "1", "--spool", str(spool_dir),
     )  # fmt: skip
     assert result.returncode == 1, result.stderr
@@ -79,7 +86,7 @@ def test_best_effort_exits_as_if_delivered_and_names_the_spooled_file(
     spool_dir = tmp_path / "spool"
     result = update_job(
         "--job-id", "job-2", "--exit-code", "0", "--best-effort", "--json",
-        "--topic-arn", testbed.standard.topic_arn, "--endpoint-url", CLOSED_ENDPOINT,
+        *topic_args(testbed.standard, CLOSED_ENDPOINT),
         "--timeout", "1", "--spool", str(spool_dir),
     )  # fmt: skip
     assert result.returncode == 0
@@ -96,7 +103,7 @@ def test_best_effort_exits_as_if_delivered_and_names_the_spooled_file(
 def test_best_effort_keeps_the_workflow_exit_code(update_job: RunCommand, tmp_path: Path) -> None:
     result = update_job(
         "--job-id", "job-3", "--exit-code", "5", "--best-effort",
-        "--topic-arn", "arn:aws:sns:us-east-1:123456789012:jobs", "--endpoint-url", CLOSED_ENDPOINT,
+        *topic_args(UNREACHABLE_TOPIC, CLOSED_ENDPOINT),
         "--timeout", "1", "--spool", str(tmp_path),
     )  # fmt: skip
     assert result.returncode == 5
@@ -106,7 +113,7 @@ def test_best_effort_keeps_the_workflow_exit_code(update_job: RunCommand, tmp_pa
 def test_best_effort_without_a_spool_says_the_update_is_lost(update_job: RunCommand) -> None:
     result = update_job(
         "--job-id", "job-4", "--status", "running", "--best-effort",
-        "--topic-arn", "arn:aws:sns:us-east-1:123456789012:jobs", "--endpoint-url", CLOSED_ENDPOINT,
+        *topic_args(UNREACHABLE_TOPIC, CLOSED_ENDPOINT),
         "--timeout", "1",
     )  # fmt: skip
     assert result.returncode == 0
@@ -119,7 +126,7 @@ def test_spool_directory_from_the_environment(update_job: RunCommand, tmp_path: 
     env = {**os.environ, "UPDATE_JOB_SPOOL_DIR": str(tmp_path / "from-env")}
     result = update_job(
         "--job-id", "job-5", "--status", "running",
-        "--topic-arn", "arn:aws:sns:us-east-1:123456789012:jobs", "--endpoint-url", CLOSED_ENDPOINT,
+        *topic_args(UNREACHABLE_TOPIC, CLOSED_ENDPOINT),
         "--timeout", "1", env=env,
     )  # fmt: skip
     assert result.returncode == 1
@@ -220,14 +227,16 @@ def test_a_permanent_refusal_is_set_aside_not_retried_forever(
     assert len(list((tmp_path / "rejected").glob("*.json"))) == 1
 
 
-def test_concurrent_replays_send_each_update_once(
-    moto_endpoint: str, update_job: RunCommand, tmp_path: Path
-) -> None:
+def test_concurrent_replays_send_each_update_once(moto_endpoint: str, tmp_path: Path) -> None:
     # No content-based deduplication here, so a file sent twice would arrive twice.
     strict = subscribe_queue(moto_endpoint, fifo=True, content_based_deduplication=False)
-    for index in range(6):
-        publish_down(update_job, strict, tmp_path, "--job-id", f"job-{index % 2}", "--status",
-                     "running", "--progress", str(index))  # fmt: skip
+    for index in range(6):  # seeded as failed deliveries leave them (test above)
+        update = JobUpdate.model_validate(
+            {"id": f"job-{index % 2}", "status": "running", "progress": index,
+             "updated": f"2026-01-01T00:00:{index:02d}.000Z"}
+        )  # fmt: skip
+        params = publish_params(update, parse_topic_arn(strict.topic_arn))
+        spool(params, tmp_path, "endpoint down", CLOSED_ENDPOINT)
     replays = [
         subprocess.Popen(
             [UPDATE_JOB, "replay", str(tmp_path), "--endpoint-url", moto_endpoint],
@@ -274,8 +283,8 @@ def test_a_spool_directory_that_cannot_be_written_stops_before_publishing(
     blocker = tmp_path / "a-file"
     blocker.write_text("")
     result = update_job(
-        "--job-id", "job-11", "--status", "running", "--topic-arn", testbed.standard.topic_arn,
-        "--endpoint-url", testbed.endpoint_url, "--spool", str(blocker / "spool"),
+        "--job-id", "job-11", "--status", "running", *topic_args(testbed.standard),
+        "--spool", str(blocker / "spool"),
     )  # fmt: skip
     assert result.returncode == 2
     assert result.stderr.splitlines() == [
@@ -292,8 +301,8 @@ def test_spool_directories_and_files_are_private_whatever_the_umask(
     result = subprocess.run(
         ["sh", "-c", 'umask 000 && exec "$@"', "sh", UPDATE_JOB,
          "--job-id", "job-12", "--status", "running",
-         "--topic-arn", "arn:aws:sns:us-east-1:123456789012:jobs",
-         "--endpoint-url", CLOSED_ENDPOINT, "--timeout", "1", "--spool", str(spool_dir)],
+         *topic_args(UNREACHABLE_TOPIC, CLOSED_ENDPOINT),
+         "--timeout", "1", "--spool", str(spool_dir)],
         capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert result.returncode == 1, result.stderr
@@ -313,7 +322,7 @@ def test_replay_deadline_bounds_a_long_outage(
         for index in range(5):
             seed(tmp_path, testbed.standard.topic_arn, hanging.url, f"job-{index}", "running")
         started = time.monotonic()
-        result = update_job("replay", str(tmp_path), "--timeout", "30", "--deadline", "2")
+        result = update_job("replay", str(tmp_path), "--timeout", "30", "--deadline", "1")
         took = time.monotonic() - started
     assert result.returncode == 1
     # One update tried for what was left of the deadline, the others not at all (without
@@ -342,8 +351,8 @@ def test_an_update_goes_even_when_its_jobs_record_cannot_be_kept(
     (tmp_path / "jobs").write_text("in the way")  # where the per-job records go
     seed(tmp_path, testbed.standard.topic_arn, testbed.endpoint_url, "job-15", "running")
     direct = update_job(
-        "--job-id", "job-15", "--status", "succeeded", "--topic-arn", testbed.standard.topic_arn,
-        "--endpoint-url", testbed.endpoint_url, "--spool", str(tmp_path),
+        "--job-id", "job-15", "--status", "succeeded", *topic_args(testbed.standard),
+        "--spool", str(tmp_path),
     )  # fmt: skip
     assert direct.returncode == 0, direct.stderr
     replayed = update_job("replay", str(tmp_path))

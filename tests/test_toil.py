@@ -21,7 +21,7 @@ import pytest
 from ruamel.yaml import YAML
 
 from localaws import Subscription
-from tests.conftest import UPDATE_JOB, LocalTopics, RunCommand
+from tests.conftest import UPDATE_JOB, LocalTopics, RunCommand, topic_args
 from tests.cwlrun import BIN, TOIL, run_cwl, runner_command, runner_env
 
 pytestmark = pytest.mark.toil
@@ -141,8 +141,7 @@ def test_update_job_run_around_toil_reports_lasting_urls(
     command = [
         UPDATE_JOB, "run",
         "--job-id", "toil-run-1",
-        "--topic-arn", testbed.fifo.topic_arn,
-        "--endpoint-url", testbed.endpoint_url,
+        *topic_args(testbed.fifo),
         "--outputs-from-stdout",
         "--", *toil, str(WORKFLOW), str(job_path),
     ]  # fmt: skip

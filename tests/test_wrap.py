@@ -3,9 +3,11 @@ local endpoint."""
 
 from __future__ import annotations
 
+import importlib.resources
 import os
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -219,12 +221,20 @@ def test_without_cwl_utils_wrap_says_how_to_get_it(tmp_path: Path) -> None:
     )
 
 
-def test_the_package_ships_the_update_job_tool() -> None:
-    # update-job wrap uses the tool inside the package, so an installed wheel can wrap too.
-    from update_job.wrap import DEFAULT_TOOL
+@pytest.mark.parametrize("name", ["update-job.cwl", "exit-with.cwl"])
+def test_the_package_ships_the_tools_that_wrap_uses(name: str) -> None:
+    # An installed wheel has no cwl/ directory: `update-job wrap` reads the tools from the
+    # package. They must be package data, found through the package, and be the tools
+    # maintained in cwl/ (links to them, not copies that drift).
+    from update_job.wrap import DEFAULT_TOOL, EXIT_WITH_TOOL
 
-    source = Path(__file__).resolve().parent.parent / "cwl" / "update-job.cwl"
-    assert DEFAULT_TOOL.read_text() == source.read_text()
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert name in pyproject["tool"]["setuptools"]["package-data"]["update_job"]
+    packaged = Path(str(importlib.resources.files("update_job") / name))
+    assert packaged.is_file()
+    assert packaged.resolve() == (ROOT / "cwl" / name).resolve()
+    used = {tool.name: tool for tool in (DEFAULT_TOOL, EXIT_WITH_TOOL)}
+    assert used[name].parent == packaged.parent.resolve()
 
 
 def test_a_dry_run_of_a_wrapper_needs_no_topic(update_job: RunCommand, tmp_path: Path) -> None:
