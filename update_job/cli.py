@@ -13,7 +13,8 @@ from typing import Any, NoReturn, TypeVar, cast
 import click
 
 from update_job import __version__
-from update_job.errors import InvalidUpdate, UpdateJobError
+from update_job.endpoint import check_endpoint_url
+from update_job.errors import InvalidUpdate, NoStatus, NoTopic, UpdateJobError
 from update_job.message import (
     STATUS_WORDS,
     Status,
@@ -22,30 +23,31 @@ from update_job.message import (
     make_update,
     parse_extra_statuses,
 )
-from update_job.publish import DEFAULT_TIMEOUT, check_endpoint_url
-from update_job.sender import Destination, Receipt, send_update
-from update_job.spool import replay
+from update_job.sender import Receipt, Sender
+from update_job.sns import DEFAULT_TIMEOUT
 from update_job.values import job_inputs, job_outputs
 
 Command = TypeVar("Command", bound=Callable[..., Any])
 
 
-class CommandError(click.ClickException):
-    """An UpdateJobError for click to show, with the error's own exit code."""
-
-    def __init__(self, error: UpdateJobError) -> None:
-        super().__init__(str(error))
-        # click declares exit_code on the class; each of our errors carries its own.
-        self.exit_code = error.exit_code  # type: ignore[misc]
-
-
-def fail(error: UpdateJobError) -> NoReturn:
-    raise CommandError(error) from None
+def in_cli_words(error: UpdateJobError) -> str:
+    """The error's one line, saying which option or variable to set where it is about one."""
+    if isinstance(error, NoStatus):
+        return f"{error}: give --status or --exit-code"
+    if isinstance(error, NoTopic):
+        return f"{error}: give --topic-arn or set UPDATE_JOB_TOPIC_ARN"
+    if isinstance(error, UnknownStatus):
+        return (
+            f"{error} (a deployment adds its own with --extra-statuses or "
+            "UPDATE_JOB_EXTRA_STATUSES)"
+        )
+    return str(error)
 
 
 class DefaultCommandGroup(click.Group):
     """A group that runs `publish` when the first argument names no command, so the step in
-    a workflow stays `update-job --job-id ... --status ...`; errors are one line on stderr."""
+    a workflow stays `update-job --job-id ... --status ...`; errors, click's and
+    update-job's own, are one line on stderr, here and nowhere else."""
 
     default_command = "publish"
 
@@ -78,6 +80,10 @@ class DefaultCommandGroup(click.Group):
         except click.Abort:
             click.echo("update-job: aborted", err=True)
             sys.exit(1)
+        except UpdateJobError as error:
+            message = " ".join(in_cli_words(error).split())
+            click.echo(f"update-job: error: {message}", err=True)
+            sys.exit(error.exit_code)
         sys.exit(result if isinstance(result, int) else 0)
 
 
@@ -122,12 +128,12 @@ class EndpointURL(click.types.StringParamType):
 TEXT = Text()
 
 
-def destination_options(command: Command) -> Command:
-    """Where an update goes, for every command that sends one: these options, handed to the
-    command as one `destination`."""
+def sender_options(command: Command) -> Command:
+    """Where an update goes and what is done when it cannot, for every command that sends
+    one: these options, handed to the command as one `sender`."""
 
     @functools.wraps(command)
-    def with_destination(
+    def with_sender(  # noqa: PLR0913 - click hands each option over as a keyword argument
         *args: Any,
         topic_arn: str | None,
         endpoint_url: str | None,
@@ -137,8 +143,8 @@ def destination_options(command: Command) -> Command:
         dry_run: bool,
         **kwargs: Any,
     ) -> Any:
-        destination = Destination(topic_arn, endpoint_url, timeout, spool_dir, best_effort, dry_run)
-        return command(*args, destination=destination, **kwargs)
+        sender = Sender(topic_arn, endpoint_url, timeout, spool_dir, best_effort, dry_run)
+        return command(*args, sender=sender, **kwargs)
 
     options = [
         click.option(
@@ -183,7 +189,7 @@ def destination_options(command: Command) -> Command:
             help="Print what would be published; send nothing, need no AWS.",
         ),
     ]
-    return apply_options(options, cast(Command, with_destination))
+    return apply_options(options, cast(Command, with_sender))
 
 
 def job_options(command: Command) -> Command:
@@ -305,12 +311,12 @@ def cli() -> None:
 @click.option("--message", type=TEXT, help="A note on the job's state, for people.")
 @click.option("--progress", metavar="0..100", help="Percent done.")
 @click.option("--start-time", metavar="now|ISO-8601", help="Set the job's start-time.")
-@destination_options
+@sender_options
 @click.option(
     "--json", "as_json", is_flag=True, help="Print a JSON receipt instead of the message id."
 )
 @click.pass_context
-def publish(
+def publish(  # noqa: PLR0913, PLR0917 - click hands each option over as an argument
     ctx: click.Context,
     job_id: str,
     labels: tuple[str, ...],
@@ -324,7 +330,7 @@ def publish(
     message: str | None,
     progress: str | None,
     start_time: str | None,
-    destination: Destination,
+    sender: Sender,
     as_json: bool,
 ) -> None:
     """Publish one update of a job (the default command).
@@ -333,34 +339,24 @@ def publish(
     0 published, 1 not delivered, 2 bad input (nothing published); with --exit-code N,
     N once published.
     """
-    try:
-        update = make_update(
-            job_id,
-            status,
-            exit_code,
-            extra_statuses,
-            inputs=None if inputs is None else job_inputs(inputs, "--inputs"),
-            outputs=None if outputs is None else job_outputs(outputs, "--outputs"),
-            labels=list(labels),
-            message=message,
-            progress=progress,
-            user_id=user_id,
-            start_time=start_time,
-        )
-        if update.status == Status.SUBMITTED:
-            warn(SUBMITTED_REPLACES)
-        receipt = send_update(update, destination)
-    except UnknownStatus as error:
-        fail(
-            UnknownStatus(
-                f"{error} (a deployment adds its own with --extra-statuses or "
-                "UPDATE_JOB_EXTRA_STATUSES)"
-            )
-        )
-    except UpdateJobError as error:
-        fail(error)
+    update = make_update(
+        job_id,
+        status,
+        exit_code,
+        extra_statuses,
+        inputs=None if inputs is None else job_inputs(inputs, "--inputs"),
+        outputs=None if outputs is None else job_outputs(outputs, "--outputs"),
+        labels=list(labels),
+        message=message,
+        progress=progress,
+        user_id=user_id,
+        start_time=start_time,
+    )
+    if update.status == Status.SUBMITTED:
+        warn(SUBMITTED_REPLACES)
+    receipt = sender.send(update)
     report_sent(receipt)
-    if as_json or destination.dry_run:
+    if as_json or sender.dry_run:
         click.echo(json.dumps(receipt.as_json(), indent=2, ensure_ascii=False))
     elif receipt.message_id is not None:
         click.echo(receipt.message_id)
@@ -401,10 +397,9 @@ def replay_command(
     .reason file. Safe to run again or alongside another replay. Exits 1 if any update is
     left or rejected; a signal stops it with the files not yet sent left in place.
     """
-    try:
-        report = replay(spool_dir, endpoint_url, timeout, deadline)
-    except UpdateJobError as error:
-        fail(error)
+    from update_job.replay import replay
+
+    report = replay(spool_dir, endpoint_url, timeout, deadline)
     for path, what in report.sent:
         click.echo(f"sent {path.name} ({what})")
     for path, reason in report.left:
@@ -416,7 +411,7 @@ def replay_command(
         summary += f", {len(report.rejected)} rejected"
     click.echo(f"update-job: {summary}", err=True)
     if report.interrupted is not None:
-        sys.exit(report.interrupted)
+        sys.exit(128 + report.interrupted)
     if report.left or report.rejected:
         sys.exit(1)
 
@@ -425,7 +420,7 @@ def report_run_update(receipt: Receipt) -> None:
     """`run`'s log line for an update: stdout is the command's, so a dry run shows the
     message on stderr."""
     if receipt.dry_run:
-        click.echo(f"update-job: dry run, would publish {receipt.params['Message']}", err=True)
+        click.echo(f"update-job: dry run, would publish {receipt.envelope['Message']}", err=True)
     else:
         report_sent(receipt)
 
@@ -453,10 +448,10 @@ def report_run_update(receipt: Receipt) -> None:
     help="After passing SIGTERM or SIGINT on, kill COMMAND (SIGKILL, its process group "
     "too) if it still runs this many seconds later; the final update still goes.",
 )
-@destination_options
+@sender_options
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 @click.pass_context
-def run(
+def run(  # noqa: PLR0913, PLR0917 - click hands each option over as an argument
     ctx: click.Context,
     job_id: str,
     labels: tuple[str, ...],
@@ -465,7 +460,7 @@ def run(
     outputs_from_stdout: bool,
     heartbeat: float | None,
     kill_after: float,
-    destination: Destination,
+    sender: Sender,
     command: tuple[str, ...],
 ) -> None:
     """Run COMMAND between a `running` and a final update of the job.
@@ -484,24 +479,18 @@ def run(
     running COMMAND.
     """
     # Only this command needs subprocess and its kin.
-    from update_job.supervise import Job, Supervision, supervise
+    from update_job.supervise import Supervision, Supervisor
 
-    try:
-        job = Job(
-            job_id,
-            labels,
-            None if inputs is None else job_inputs(inputs, "--inputs"),
-            user_id,
-        )
-        status = supervise(
-            job,
-            Supervision(command, outputs_from_stdout, heartbeat, kill_after),
-            destination,
-            report_run_update,
-            warn,
-        )
-    except UpdateJobError as error:
-        fail(error)
+    job = make_update(
+        job_id,
+        "running",
+        labels=list(labels),
+        inputs=None if inputs is None else job_inputs(inputs, "--inputs"),
+        user_id=user_id,
+        start_time="now",
+    )
+    supervision = Supervision(command, outputs_from_stdout, heartbeat, kill_after)
+    status = Supervisor(job, supervision, sender, report_run_update, warn).run()
     ctx.exit(process_exit_status(status))
 
 
@@ -533,10 +522,7 @@ def wrap(workflow: str, output: Path | None, tool: Path | None) -> None:
     # cwl-utils is slow to import and optional: only this command loads it.
     from update_job.wrap import wrap_workflow
 
-    try:
-        text = wrap_workflow(workflow, output, tool)
-    except UpdateJobError as error:
-        fail(error)
+    text = wrap_workflow(workflow, output, tool)
     if output is None:
         click.echo(text, nl=False)
     else:

@@ -25,7 +25,7 @@ from pydantic import (
     field_validator,
 )
 
-from update_job.errors import InvalidUpdate
+from update_job.errors import InvalidUpdate, NoStatus
 
 
 class Status(enum.StrEnum):
@@ -257,7 +257,7 @@ def make_update(
     100: the consumer merges updates, so the finished document would otherwise keep the
     last ones. Other fields use the wire names' snake case."""
     if status is None and exit_code is None:
-        raise InvalidUpdate("no status: give --status or --exit-code")
+        raise NoStatus
     updated = datetime.now(UTC)
     document: dict[str, Any] = {name: value for name, value in fields.items() if value is not None}
     if is_now(document.get("start_time")):
