@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, NoReturn, TypeVar, cast
 
 import click
+from click_default_group import DefaultGroup
 
 from update_job import __version__
 from update_job.endpoint import check_endpoint_url
@@ -44,18 +45,14 @@ def in_cli_words(error: UpdateJobError) -> str:
     return str(error)
 
 
-class DefaultCommandGroup(click.Group):
+class DefaultCommandGroup(DefaultGroup):
     """A group that runs `publish` when the first argument names no command, so the step in
     a workflow stays `update-job --job-id ... --status ...`; errors, click's and
     update-job's own, are one line on stderr, here and nowhere else."""
 
-    default_command = "publish"
-
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        own_options = [*ctx.help_option_names, "--version"]
-        if args and args[0] not in self.commands and args[0] not in own_options:
-            args = [self.default_command, *args]
-        return super().parse_args(ctx, args)
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # The help says in words which command is the default: no `*` mark after its name.
+        click.Group.format_commands(self, ctx, formatter)
 
     def main(
         self,
@@ -269,7 +266,11 @@ def process_exit_status(exit_code: int) -> int:
     return exit_code if 0 <= exit_code <= 255 else 1
 
 
-@click.group(cls=DefaultCommandGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=DefaultCommandGroup,
+    default="publish",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 @click.version_option(__version__, "--version", prog_name="update-job")
 def cli() -> None:
     """Publish a job's status update to the jobs database's SNS topic.
@@ -279,7 +280,7 @@ def cli() -> None:
     """
 
 
-@cli.command()
+@cli.command(name="publish")
 @job_options
 @click.option(
     "--status",
@@ -316,7 +317,7 @@ def cli() -> None:
     "--json", "as_json", is_flag=True, help="Print a JSON receipt instead of the message id."
 )
 @click.pass_context
-def publish(  # noqa: PLR0913, PLR0917 - click hands each option over as an argument
+def publish_command(  # noqa: PLR0913, PLR0917 - click hands each option over as an argument
     ctx: click.Context,
     job_id: str,
     labels: tuple[str, ...],
@@ -364,7 +365,7 @@ def publish(  # noqa: PLR0913, PLR0917 - click hands each option over as an argu
         ctx.exit(process_exit_status(exit_code))
 
 
-@cli.command("replay")
+@cli.command(name="replay")
 @click.argument("spool_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.option(
     "--endpoint-url",
@@ -425,7 +426,8 @@ def report_run_update(receipt: Receipt) -> None:
         report_sent(receipt)
 
 
-@cli.command(options_metavar="[OPTIONS] --", context_settings={"allow_interspersed_args": False})
+# click.command, then add_command: the group's typed `command` takes no other settings.
+@click.command(options_metavar="[OPTIONS] --", context_settings={"allow_interspersed_args": False})
 @job_options
 @click.option(
     "--outputs-from-stdout",
@@ -492,6 +494,9 @@ def run(  # noqa: PLR0913, PLR0917 - click hands each option over as an argument
     supervision = Supervision(command, outputs_from_stdout, heartbeat, kill_after)
     status = Supervisor(job, supervision, sender, report_run_update, warn).run()
     ctx.exit(process_exit_status(status))
+
+
+cli.add_command(run)
 
 
 @cli.command()
