@@ -15,7 +15,7 @@ from click_default_group import DefaultGroup
 
 from update_job import __version__
 from update_job.endpoint import check_endpoint_url
-from update_job.errors import InvalidUpdate, NoStatus, NoTopic, UpdateJobError
+from update_job.errors import InvalidUpdate, NoStatus, NoTopic, ReplayBusy, UpdateJobError
 from update_job.message import (
     STATUS_WORDS,
     Status,
@@ -24,7 +24,7 @@ from update_job.message import (
     make_update,
     parse_extra_statuses,
 )
-from update_job.sender import Receipt, Sender
+from update_job.sender import SUPERSEDED, Receipt, Sender
 from update_job.sns import DEFAULT_TIMEOUT
 from update_job.values import job_inputs, job_outputs
 
@@ -37,6 +37,8 @@ def in_cli_words(error: UpdateJobError) -> str:
         return f"{error}: give --status or --exit-code"
     if isinstance(error, NoTopic):
         return f"{error}: give --topic-arn or set UPDATE_JOB_TOPIC_ARN"
+    if isinstance(error, ReplayBusy):
+        return f"another replay of {error.spool_dir} still runs after --deadline {error.waited:g} s"
     if isinstance(error, UnknownStatus):
         return (
             f"{error} (a deployment adds its own with --extra-statuses or "
@@ -247,8 +249,11 @@ def report_sent(receipt: Receipt) -> None:
             f"(message id {receipt.message_id})",
             err=True,
         )
+    elif receipt.superseded:
+        warn(f"not delivered: {SUPERSEDED}")
     elif receipt.problem is not None:
-        warn(f"not delivered: {receipt.problem}")
+        lost = "" if receipt.spooled else "; no --spool: this update is lost"
+        warn(f"not delivered: {receipt.problem}{lost}")
 
 
 # What `submitted` does in the jobs database: its consumer indexes it, where it merges every
@@ -405,25 +410,38 @@ def replay_command(
         click.echo(f"sent {path.name} ({what})")
     for path, reason in report.left:
         click.echo(f"left {path.name}: {reason}")
+    for path in report.not_tried:
+        click.echo(f"left {path.name}: not tried: --deadline reached")
     for path, reason in report.rejected:
         click.echo(f"rejected {path.name}, moved to {path.parent}: {reason}")
-    summary = f"replayed {len(report.sent)}, {len(report.left)} left in {spool_dir}"
+    left = len(report.left) + len(report.not_tried)
+    summary = f"replayed {len(report.sent)}, {left} left in {spool_dir}"
     if report.rejected:
         summary += f", {len(report.rejected)} rejected"
     click.echo(f"update-job: {summary}", err=True)
     if report.interrupted is not None:
         sys.exit(128 + report.interrupted)
-    if report.left or report.rejected:
+    if left or report.rejected:
         sys.exit(1)
 
 
-def report_run_update(receipt: Receipt) -> None:
-    """`run`'s log line for an update: stdout is the command's, so a dry run shows the
-    message on stderr."""
-    if receipt.dry_run:
-        click.echo(f"update-job: dry run, would publish {receipt.envelope['Message']}", err=True)
-    else:
-        report_sent(receipt)
+class RunReporting:
+    """What `run` says, on stderr: stdout is the command's."""
+
+    def sent(self, receipt: Receipt) -> None:
+        # A dry run shows the message on stderr, too.
+        if receipt.dry_run:
+            click.echo(
+                f"update-job: dry run, would publish {receipt.envelope['Message']}", err=True
+            )
+        else:
+            report_sent(receipt)
+
+    def warn(self, text: str) -> None:
+        warn(text)
+
+    def no_outputs(self, reason: str) -> None:
+        warn(f"--outputs-from-stdout: {reason}; no outputs sent")
 
 
 # click.command, then add_command: the group's typed `command` takes no other settings.
@@ -492,7 +510,7 @@ def run(  # noqa: PLR0913, PLR0917 - click hands each option over as an argument
         start_time="now",
     )
     supervision = Supervision(command, outputs_from_stdout, heartbeat, kill_after)
-    status = Supervisor(job, supervision, sender, report_run_update, warn).run()
+    status = Supervisor(job, supervision, sender, RunReporting()).run()
     ctx.exit(process_exit_status(status))
 
 

@@ -44,6 +44,15 @@ class DeliveryFailed(UpdateJobError):
         return DeliveryFailed(message, spooled or self.spooled)
 
 
+class ReplayBusy(DeliveryFailed):
+    """Another replay of the spool still held it after waiting `waited` seconds."""
+
+    def __init__(self, spool_dir: Path, waited: float) -> None:
+        super().__init__(f"another replay of {spool_dir} still runs after {waited:g} s")
+        self.spool_dir = spool_dir
+        self.waited = waited
+
+
 class DeliveryInterrupted(DeliveryFailed):
     """A terminating signal cut the delivery short: the process is to end with 128 + N,
     whatever else (best effort) would let a failure pass."""

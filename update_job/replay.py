@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from update_job.envelope import parse_topic_arn
-from update_job.errors import DeliveryFailed, DeliveryInterrupted, InvalidUpdate
+from update_job.errors import DeliveryFailed, DeliveryInterrupted, InvalidUpdate, ReplayBusy
 from update_job.sender import Sent, send_in_order
 from update_job.sns import DEFAULT_TIMEOUT, Channel
 from update_job.spool import (
@@ -40,6 +40,7 @@ class ReplayReport:
     sent: list[tuple[Path, str]] = field(default_factory=list)  # file, what became of it
     left: list[tuple[Path, str]] = field(default_factory=list)  # file, why it is still there
     rejected: list[tuple[Path, str]] = field(default_factory=list)  # file in rejected/, why
+    not_tried: list[Path] = field(default_factory=list)  # left: the deadline had passed
     # The signal that stopped the replay (the files not tried stay).
     interrupted: int | None = None
 
@@ -75,15 +76,13 @@ class Replay:
                 for path in spooled_files(self.spool_dir):
                     left = None if deadline is None else deadline - (time.monotonic() - started)
                     if left is not None and left < 0.1:
-                        report.left.append((path, "not tried: --deadline reached"))
+                        report.not_tried.append(path)
                         continue
                     self.one(path, self.timeout if left is None else min(self.timeout, left))
                     if report.interrupted is not None:
                         break
         except LockBusy:
-            raise DeliveryFailed(
-                f"another replay of {self.spool_dir} still runs after --deadline {deadline:g} s"
-            ) from None
+            raise ReplayBusy(self.spool_dir, deadline or 0.0) from None
         sync_directory(self.spool_dir)
         return report
 

@@ -37,6 +37,7 @@ class Receipt:
     # Set when best effort let an undelivered update pass: why, and where it was spooled.
     problem: str | None = None
     spooled: Path | None = None
+    superseded: bool = False  # not sent: newer updates through the spool set all it sets
 
     def as_json(self) -> dict[str, Any]:
         receipt = {
@@ -98,10 +99,9 @@ class Sender:
         except DeliveryFailed as error:
             if not self.best_effort:
                 raise
-            lost = "" if error.spooled else "; no --spool: this update is lost"
-            return Receipt(update, envelope, problem=f"{error}{lost}", spooled=error.spooled)
+            return Receipt(update, envelope, problem=str(error), spooled=error.spooled)
         if message_id is None:
-            return Receipt(update, envelope, problem=SUPERSEDED)
+            return Receipt(update, envelope, superseded=True)
         return Receipt(update, envelope, message_id=message_id)
 
 

@@ -15,12 +15,12 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import FrameType
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 from update_job.errors import DeliveryFailed, DeliveryInterrupted, InvalidUpdate
 from update_job.interrupts import TERMINATING_SIGNALS, signal_name
@@ -28,8 +28,19 @@ from update_job.message import JobUpdate, make_update
 from update_job.sender import Receipt, Sender
 from update_job.values import cwl_locations
 
-Report = Callable[[Receipt], None]
-Warn = Callable[[str], None]
+
+class Reporting(Protocol):
+    """What `run` tells its user, in the user's words (the command line's)."""
+
+    def sent(self, receipt: Receipt) -> None:
+        """An update went (or best effort let it pass)."""
+
+    def warn(self, text: str) -> None:
+        """Something went wrong, and the run goes on."""
+
+    def no_outputs(self, reason: str) -> None:
+        """The command's output object cannot be the final update's outputs."""
+
 
 # cwltool's output object can list many files; keep this much of the end of stdout to find
 # it in (far more than SNS's 256 KiB message limit lets through anyway).
@@ -224,20 +235,20 @@ class Outcome:
 
 
 class Supervisor:
-    """One `run`: the job's updates (through `sender`, each reported with `report`, every
-    problem told with `warn`) around the command, and the signals passed on to it.
+    """One `run`: the job's updates (through `sender`, each told to `reporting`, as is
+    every problem) around the command, and the signals passed on to it.
 
     `job` is the job's `running` update as the command starts: the job's id, labels,
     inputs, user and start-time, which the other updates take from it."""
 
     def __init__(
-        self, job: JobUpdate, supervision: Supervision, sender: Sender, report: Report, warn: Warn
+        self, job: JobUpdate, supervision: Supervision, sender: Sender, reporting: Reporting
     ) -> None:
         self.job = job
         self.supervision = supervision
         self.sender = sender
-        self.report = report
-        self.warn = warn
+        self.reporting = reporting
+        self.warn = reporting.warn
         self.forwarder = SignalForwarder(supervision.kill_after)
 
     def run(self) -> int:
@@ -303,7 +314,7 @@ class Supervisor:
         if tee is not None:
             if not tee.finish():
                 warn(f"{name}'s stdout is still open (a process it left behind?): not waiting")
-            outcome.outputs = output_object(bytes(tee.tail), warn)
+            outcome.outputs = self.output_object(bytes(tee.tail))
         return outcome
 
     def wait_for_command(self, child: subprocess.Popen[bytes], started: float) -> int:
@@ -343,6 +354,19 @@ class Supervisor:
                 # A slow delivery delays the next heartbeat rather than bunching them up.
                 next_beat = max(next_beat, time.monotonic()) + heartbeat
 
+    def output_object(self, stdout_tail: bytes) -> dict[str, Any] | None:
+        try:
+            found = last_json_object(stdout_tail)
+            if found is None:
+                self.reporting.no_outputs("no JSON object on the command's stdout")
+                return None
+            outputs: dict[str, Any] = cwl_locations(found)
+        except Exception as error:
+            # Hostile output must not cost the job its final update.
+            self.reporting.no_outputs(f"cannot use the output object ({type(error).__name__})")
+            return None
+        return outputs
+
     def send_best_effort(self, update: JobUpdate) -> int | None:
         """Send an update the command must not wait for: not delivering it, for whatever
         reason, is a warning (and a spooled file with --spool). The signal's number, if a
@@ -356,7 +380,7 @@ class Supervisor:
         except Exception as error:
             self.warn(f"not delivered: {type(error).__name__}: {error}")
             return None
-        self.report(receipt)
+        self.reporting.sent(receipt)
         return None
 
     def send_final(self, outcome: Outcome) -> int:
@@ -400,25 +424,8 @@ class Supervisor:
                     raise
                 warn(f"final update not delivered: {describe_error(error)}")
                 return outcome.exit_code or 1
-            self.report(receipt)
+            self.reporting.sent(receipt)
             return outcome.exit_code
-
-
-def output_object(stdout_tail: bytes, warn: Warn) -> dict[str, Any] | None:
-    try:
-        found = last_json_object(stdout_tail)
-        if found is None:
-            warn("--outputs-from-stdout: no JSON object on the command's stdout; no outputs sent")
-            return None
-        outputs: dict[str, Any] = cwl_locations(found)
-    except Exception as error:
-        # Hostile output must not cost the job its final update.
-        warn(
-            f"--outputs-from-stdout: cannot use the output object ({type(error).__name__}); "
-            "no outputs sent"
-        )
-        return None
-    return outputs
 
 
 def describe_error(error: Exception) -> str:
