@@ -240,6 +240,15 @@ def warn(text: str) -> None:
     click.echo(f"update-job: warning: {text}", err=True)
 
 
+def warn_runner_internal(locations: list[str]) -> None:
+    for location in locations:
+        warn(
+            f"output location {location[:200]!r} is internal to the workflow runner, not a "
+            "URL: reported as null (report the stage-out step's URLs, or run the workflow "
+            "under `update-job run --outputs-from-stdout`)"
+        )
+
+
 def report_sent(receipt: Receipt) -> None:
     """The log line on stderr: what was published, or the warning that it was not."""
     if receipt.message_id is not None:
@@ -345,13 +354,19 @@ def publish_command(  # noqa: PLR0913, PLR0917 - click hands each option over as
     0 published, 1 not delivered, 2 bad input (nothing published); with --exit-code N,
     N once published.
     """
+    job_in = None if inputs is None else job_inputs(inputs, "--inputs")
+    internal: list[str] = []
+    try:
+        job_out = None if outputs is None else job_outputs(outputs, "--outputs", internal)
+    finally:
+        warn_runner_internal(internal)
     update = make_update(
         job_id,
         status,
         exit_code,
         extra_statuses,
-        inputs=None if inputs is None else job_inputs(inputs, "--inputs"),
-        outputs=None if outputs is None else job_outputs(outputs, "--outputs"),
+        inputs=job_in,
+        outputs=job_out,
         labels=list(labels),
         message=message,
         progress=progress,
@@ -442,6 +457,9 @@ class RunReporting:
 
     def no_outputs(self, reason: str) -> None:
         warn(f"--outputs-from-stdout: {reason}; no outputs sent")
+
+    def runner_internal(self, locations: list[str]) -> None:
+        warn_runner_internal(locations)
 
 
 # click.command, then add_command: the group's typed `command` takes no other settings.

@@ -41,6 +41,9 @@ class Reporting(Protocol):
     def no_outputs(self, reason: str) -> None:
         """The command's output object cannot be the final update's outputs."""
 
+    def runner_internal(self, locations: list[str]) -> None:
+        """These outputs' locations are the runner's own, no URLs: sent as null."""
+
 
 # cwltool's output object can list many files; keep this much of the end of stdout to find
 # it in (far more than SNS's 256 KiB message limit lets through anyway).
@@ -360,7 +363,11 @@ class Supervisor:
             if found is None:
                 self.reporting.no_outputs("no JSON object on the command's stdout")
                 return None
-            outputs: dict[str, Any] = cwl_locations(found)
+            internal: list[str] = []
+            try:
+                outputs: dict[str, Any] = cwl_locations(found, internal)
+            finally:
+                self.reporting.runner_internal(internal)
         except Exception as error:
             # Hostile output must not cost the job its final update.
             self.reporting.no_outputs(f"cannot use the output object ({type(error).__name__})")
