@@ -120,7 +120,7 @@ def test_message_just_under_the_limit_is_delivered(testbed: LocalTopics, invoke:
     probe = invoke(*RUNNING, "--dry-run", "--inputs", '{"blob": ""}')
     assert probe.exit_code == 0
     # The size without the blob tells how much blob fits: updated's digits never change length.
-    from update_job.publish import message_size
+    from update_job.envelope import message_size
 
     base = message_size(json.loads(probe.stdout)["publish"])
     blob = "x" * (262_144 - base)

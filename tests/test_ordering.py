@@ -21,10 +21,10 @@ from hypothesis import strategies as st
 
 from tests.conftest import UPDATE_JOB, LocalTopics, RunCommand, run_update_job, topic_args
 from tests.faultproxy import FaultProxy
+from update_job.envelope import make_envelope, parse_topic_arn
 from update_job.jobstate import JobState
 from update_job.message import JobUpdate
-from update_job.publish import parse_topic_arn, publish_params
-from update_job.spool import replay_lock, spool, spooled_files
+from update_job.spool import replay_lock, spooled_files, store
 
 PYTHON = sys.executable
 
@@ -48,8 +48,8 @@ def stamp(second: int) -> str:
 def spool_update(spool_dir: Path, topic: Any, endpoint: str, **fields: Any) -> Path:
     """Seed the spool with an update, as a failed delivery leaves it."""
     update = JobUpdate.model_validate(fields)
-    params = publish_params(update, parse_topic_arn(topic.topic_arn))
-    return spool(params, spool_dir, "endpoint down", endpoint)
+    params = make_envelope(update, parse_topic_arn(topic.topic_arn))
+    return store(params, spool_dir, "endpoint down", endpoint)
 
 
 def wait_for(topic: Any, count: int, within: float = 20.0) -> list[Any]:

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import UNREACHABLE_TOPIC, UPDATE_JOB, LocalTopics, RunCommand, topic_args
+from update_job.envelope import make_envelope, parse_topic_arn
 from update_job.message import make_update
-from update_job.publish import parse_topic_arn, publish_params
-from update_job.spool import spool, spooled_files
+from update_job.spool import spooled_files, store
 from update_job.supervise import last_json_object
 
 PYTHON = sys.executable
@@ -179,7 +179,7 @@ def test_replay_goes_on_past_a_reply_that_makes_no_sense(
 ) -> None:
     topic = parse_topic_arn(testbed.standard.topic_arn)
     for job, endpoint in (("job-a", empty_replies), ("job-b", testbed.endpoint_url)):
-        spool(publish_params(make_update(job, "running"), topic), tmp_path, "down", endpoint)
+        store(make_envelope(make_update(job, "running"), topic), tmp_path, "down", endpoint)
     result = update_job("replay", str(tmp_path), "--timeout", "2")
     assert result.returncode == 1
     assert "Traceback" not in result.stderr

@@ -21,9 +21,9 @@ from tests.conftest import (
     topic_args,
 )
 from tests.faultproxy import FaultProxy
+from update_job.envelope import make_envelope, parse_topic_arn
 from update_job.message import JobUpdate, make_update
-from update_job.publish import parse_topic_arn, publish_params
-from update_job.spool import replay_lock, spool, spooled_files
+from update_job.spool import replay_lock, spooled_files, store
 
 
 def publish_down(update_job: RunCommand, topic: Subscription, spool_dir: Path, *args: str) -> str:
@@ -135,8 +135,8 @@ def test_spool_directory_from_the_environment(update_job: RunCommand, tmp_path: 
 
 def seed(spool_dir: Path, topic_arn: str, endpoint: str, job: str, status: str) -> Path:
     """An update in the spool, as a failed delivery to `endpoint` leaves it."""
-    params = publish_params(make_update(job, status), parse_topic_arn(topic_arn))
-    return spool(params, spool_dir, "endpoint down", endpoint)
+    params = make_envelope(make_update(job, status), parse_topic_arn(topic_arn))
+    return store(params, spool_dir, "endpoint down", endpoint)
 
 
 def test_a_failing_update_holds_back_its_job_but_not_others(
@@ -201,11 +201,11 @@ def test_malformed_entries_are_set_aside_and_the_rest_replays(
 def test_a_missing_parameter_is_set_aside_as_refused(
     testbed: LocalTopics, update_job: RunCommand, tmp_path: Path
 ) -> None:
-    params = publish_params(
+    params = make_envelope(
         make_update("job-14", "running"), parse_topic_arn(testbed.fifo.topic_arn)
     )
     del params["MessageGroupId"]  # a FIFO topic refuses a message without one
-    spool(params, tmp_path, "endpoint down", testbed.endpoint_url)
+    store(params, tmp_path, "endpoint down", testbed.endpoint_url)
     result = update_job("replay", str(tmp_path), "--timeout", "5")
     assert result.returncode == 1
     assert "refused for good: SNS refused the update (MissingParameter)" in result.stdout
@@ -235,8 +235,8 @@ def test_concurrent_replays_send_each_update_once(moto_endpoint: str, tmp_path: 
             {"id": f"job-{index % 2}", "status": "running", "progress": index,
              "updated": f"2026-01-01T00:00:{index:02d}.000Z"}
         )  # fmt: skip
-        params = publish_params(update, parse_topic_arn(strict.topic_arn))
-        spool(params, tmp_path, "endpoint down", CLOSED_ENDPOINT)
+        params = make_envelope(update, parse_topic_arn(strict.topic_arn))
+        store(params, tmp_path, "endpoint down", CLOSED_ENDPOINT)
     replays = [
         subprocess.Popen(
             [UPDATE_JOB, "replay", str(tmp_path), "--endpoint-url", moto_endpoint],
@@ -267,7 +267,7 @@ def test_spool_never_leaves_a_partial_file(tmp_path: Path, monkeypatch: pytest.M
 
     monkeypatch.setattr("update_job.spool.os.replace", disk_full)
     with pytest.raises(OSError, match="No space left"):
-        spool(params, tmp_path, "endpoint down", None)
+        store(params, tmp_path, "endpoint down", None)
     assert list(tmp_path.iterdir()) == []
 
 

@@ -11,9 +11,11 @@ from pathlib import Path
 from typing import Any, NoReturn, TypeVar, cast
 
 import click
+from click_default_group import DefaultGroup
 
 from update_job import __version__
-from update_job.errors import InvalidUpdate, UpdateJobError
+from update_job.endpoint import check_endpoint_url
+from update_job.errors import InvalidUpdate, NoStatus, NoTopic, ReplayBusy, UpdateJobError
 from update_job.message import (
     STATUS_WORDS,
     Status,
@@ -22,38 +24,37 @@ from update_job.message import (
     make_update,
     parse_extra_statuses,
 )
-from update_job.publish import DEFAULT_TIMEOUT, check_endpoint_url
-from update_job.sender import Destination, Receipt, send_update
-from update_job.spool import replay
+from update_job.sender import SUPERSEDED, Receipt, Sender
+from update_job.sns import DEFAULT_TIMEOUT
 from update_job.values import job_inputs, job_outputs
 
 Command = TypeVar("Command", bound=Callable[..., Any])
 
 
-class CommandError(click.ClickException):
-    """An UpdateJobError for click to show, with the error's own exit code."""
+def in_cli_words(error: UpdateJobError) -> str:
+    """The error's one line, saying which option or variable to set where it is about one."""
+    if isinstance(error, NoStatus):
+        return f"{error}: give --status or --exit-code"
+    if isinstance(error, NoTopic):
+        return f"{error}: give --topic-arn or set UPDATE_JOB_TOPIC_ARN"
+    if isinstance(error, ReplayBusy):
+        return f"another replay of {error.spool_dir} still runs after --deadline {error.waited:g} s"
+    if isinstance(error, UnknownStatus):
+        return (
+            f"{error} (a deployment adds its own with --extra-statuses or "
+            "UPDATE_JOB_EXTRA_STATUSES)"
+        )
+    return str(error)
 
-    def __init__(self, error: UpdateJobError) -> None:
-        super().__init__(str(error))
-        # click declares exit_code on the class; each of our errors carries its own.
-        self.exit_code = error.exit_code  # type: ignore[misc]
 
-
-def fail(error: UpdateJobError) -> NoReturn:
-    raise CommandError(error) from None
-
-
-class DefaultCommandGroup(click.Group):
+class DefaultCommandGroup(DefaultGroup):
     """A group that runs `publish` when the first argument names no command, so the step in
-    a workflow stays `update-job --job-id ... --status ...`; errors are one line on stderr."""
+    a workflow stays `update-job --job-id ... --status ...`; errors, click's and
+    update-job's own, are one line on stderr, here and nowhere else."""
 
-    default_command = "publish"
-
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        own_options = [*ctx.help_option_names, "--version"]
-        if args and args[0] not in self.commands and args[0] not in own_options:
-            args = [self.default_command, *args]
-        return super().parse_args(ctx, args)
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # The help says in words which command is the default: no `*` mark after its name.
+        click.Group.format_commands(self, ctx, formatter)
 
     def main(
         self,
@@ -78,6 +79,10 @@ class DefaultCommandGroup(click.Group):
         except click.Abort:
             click.echo("update-job: aborted", err=True)
             sys.exit(1)
+        except UpdateJobError as error:
+            message = " ".join(in_cli_words(error).split())
+            click.echo(f"update-job: error: {message}", err=True)
+            sys.exit(error.exit_code)
         sys.exit(result if isinstance(result, int) else 0)
 
 
@@ -122,12 +127,12 @@ class EndpointURL(click.types.StringParamType):
 TEXT = Text()
 
 
-def destination_options(command: Command) -> Command:
-    """Where an update goes, for every command that sends one: these options, handed to the
-    command as one `destination`."""
+def sender_options(command: Command) -> Command:
+    """Where an update goes and what is done when it cannot, for every command that sends
+    one: these options, handed to the command as one `sender`."""
 
     @functools.wraps(command)
-    def with_destination(
+    def with_sender(  # noqa: PLR0913 - click hands each option over as a keyword argument
         *args: Any,
         topic_arn: str | None,
         endpoint_url: str | None,
@@ -137,8 +142,8 @@ def destination_options(command: Command) -> Command:
         dry_run: bool,
         **kwargs: Any,
     ) -> Any:
-        destination = Destination(topic_arn, endpoint_url, timeout, spool_dir, best_effort, dry_run)
-        return command(*args, destination=destination, **kwargs)
+        sender = Sender(topic_arn, endpoint_url, timeout, spool_dir, best_effort, dry_run)
+        return command(*args, sender=sender, **kwargs)
 
     options = [
         click.option(
@@ -183,7 +188,7 @@ def destination_options(command: Command) -> Command:
             help="Print what would be published; send nothing, need no AWS.",
         ),
     ]
-    return apply_options(options, cast(Command, with_destination))
+    return apply_options(options, cast(Command, with_sender))
 
 
 def job_options(command: Command) -> Command:
@@ -235,6 +240,15 @@ def warn(text: str) -> None:
     click.echo(f"update-job: warning: {text}", err=True)
 
 
+def warn_runner_internal(locations: list[str]) -> None:
+    for location in locations:
+        warn(
+            f"output location {location[:200]!r} is internal to the workflow runner, not a "
+            "URL: reported as null (report the stage-out step's URLs, or run the workflow "
+            "under `update-job run --outputs-from-stdout`)"
+        )
+
+
 def report_sent(receipt: Receipt) -> None:
     """The log line on stderr: what was published, or the warning that it was not."""
     if receipt.message_id is not None:
@@ -244,8 +258,11 @@ def report_sent(receipt: Receipt) -> None:
             f"(message id {receipt.message_id})",
             err=True,
         )
+    elif receipt.superseded:
+        warn(f"not delivered: {SUPERSEDED}")
     elif receipt.problem is not None:
-        warn(f"not delivered: {receipt.problem}")
+        lost = "" if receipt.spooled else "; no --spool: this update is lost"
+        warn(f"not delivered: {receipt.problem}{lost}")
 
 
 # What `submitted` does in the jobs database: its consumer indexes it, where it merges every
@@ -263,7 +280,11 @@ def process_exit_status(exit_code: int) -> int:
     return exit_code if 0 <= exit_code <= 255 else 1
 
 
-@click.group(cls=DefaultCommandGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=DefaultCommandGroup,
+    default="publish",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 @click.version_option(__version__, "--version", prog_name="update-job")
 def cli() -> None:
     """Publish a job's status update to the jobs database's SNS topic.
@@ -273,7 +294,7 @@ def cli() -> None:
     """
 
 
-@cli.command()
+@cli.command(name="publish")
 @job_options
 @click.option(
     "--status",
@@ -305,12 +326,12 @@ def cli() -> None:
 @click.option("--message", type=TEXT, help="A note on the job's state, for people.")
 @click.option("--progress", metavar="0..100", help="Percent done.")
 @click.option("--start-time", metavar="now|ISO-8601", help="Set the job's start-time.")
-@destination_options
+@sender_options
 @click.option(
     "--json", "as_json", is_flag=True, help="Print a JSON receipt instead of the message id."
 )
 @click.pass_context
-def publish(
+def publish_command(  # noqa: PLR0913, PLR0917 - click hands each option over as an argument
     ctx: click.Context,
     job_id: str,
     labels: tuple[str, ...],
@@ -324,7 +345,7 @@ def publish(
     message: str | None,
     progress: str | None,
     start_time: str | None,
-    destination: Destination,
+    sender: Sender,
     as_json: bool,
 ) -> None:
     """Publish one update of a job (the default command).
@@ -333,34 +354,30 @@ def publish(
     0 published, 1 not delivered, 2 bad input (nothing published); with --exit-code N,
     N once published.
     """
+    job_in = None if inputs is None else job_inputs(inputs, "--inputs")
+    internal: list[str] = []
     try:
-        update = make_update(
-            job_id,
-            status,
-            exit_code,
-            extra_statuses,
-            inputs=None if inputs is None else job_inputs(inputs, "--inputs"),
-            outputs=None if outputs is None else job_outputs(outputs, "--outputs"),
-            labels=list(labels),
-            message=message,
-            progress=progress,
-            user_id=user_id,
-            start_time=start_time,
-        )
-        if update.status == Status.SUBMITTED:
-            warn(SUBMITTED_REPLACES)
-        receipt = send_update(update, destination)
-    except UnknownStatus as error:
-        fail(
-            UnknownStatus(
-                f"{error} (a deployment adds its own with --extra-statuses or "
-                "UPDATE_JOB_EXTRA_STATUSES)"
-            )
-        )
-    except UpdateJobError as error:
-        fail(error)
+        job_out = None if outputs is None else job_outputs(outputs, "--outputs", internal)
+    finally:
+        warn_runner_internal(internal)
+    update = make_update(
+        job_id,
+        status,
+        exit_code,
+        extra_statuses,
+        inputs=job_in,
+        outputs=job_out,
+        labels=list(labels),
+        message=message,
+        progress=progress,
+        user_id=user_id,
+        start_time=start_time,
+    )
+    if update.status == Status.SUBMITTED:
+        warn(SUBMITTED_REPLACES)
+    receipt = sender.send(update)
     report_sent(receipt)
-    if as_json or destination.dry_run:
+    if as_json or sender.dry_run:
         click.echo(json.dumps(receipt.as_json(), indent=2, ensure_ascii=False))
     elif receipt.message_id is not None:
         click.echo(receipt.message_id)
@@ -368,7 +385,7 @@ def publish(
         ctx.exit(process_exit_status(exit_code))
 
 
-@cli.command("replay")
+@cli.command(name="replay")
 @click.argument("spool_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.option(
     "--endpoint-url",
@@ -401,36 +418,52 @@ def replay_command(
     .reason file. Safe to run again or alongside another replay. Exits 1 if any update is
     left or rejected; a signal stops it with the files not yet sent left in place.
     """
-    try:
-        report = replay(spool_dir, endpoint_url, timeout, deadline)
-    except UpdateJobError as error:
-        fail(error)
+    from update_job.replay import replay
+
+    report = replay(spool_dir, endpoint_url, timeout, deadline)
     for path, what in report.sent:
         click.echo(f"sent {path.name} ({what})")
     for path, reason in report.left:
         click.echo(f"left {path.name}: {reason}")
+    for path in report.not_tried:
+        click.echo(f"left {path.name}: not tried: --deadline reached")
     for path, reason in report.rejected:
         click.echo(f"rejected {path.name}, moved to {path.parent}: {reason}")
-    summary = f"replayed {len(report.sent)}, {len(report.left)} left in {spool_dir}"
+    left = len(report.left) + len(report.not_tried)
+    summary = f"replayed {len(report.sent)}, {left} left in {spool_dir}"
     if report.rejected:
         summary += f", {len(report.rejected)} rejected"
     click.echo(f"update-job: {summary}", err=True)
     if report.interrupted is not None:
-        sys.exit(report.interrupted)
-    if report.left or report.rejected:
+        sys.exit(128 + report.interrupted)
+    if left or report.rejected:
         sys.exit(1)
 
 
-def report_run_update(receipt: Receipt) -> None:
-    """`run`'s log line for an update: stdout is the command's, so a dry run shows the
-    message on stderr."""
-    if receipt.dry_run:
-        click.echo(f"update-job: dry run, would publish {receipt.params['Message']}", err=True)
-    else:
-        report_sent(receipt)
+class RunReporting:
+    """What `run` says, on stderr: stdout is the command's."""
+
+    def sent(self, receipt: Receipt) -> None:
+        # A dry run shows the message on stderr, too.
+        if receipt.dry_run:
+            click.echo(
+                f"update-job: dry run, would publish {receipt.envelope['Message']}", err=True
+            )
+        else:
+            report_sent(receipt)
+
+    def warn(self, text: str) -> None:
+        warn(text)
+
+    def no_outputs(self, reason: str) -> None:
+        warn(f"--outputs-from-stdout: {reason}; no outputs sent")
+
+    def runner_internal(self, locations: list[str]) -> None:
+        warn_runner_internal(locations)
 
 
-@cli.command(options_metavar="[OPTIONS] --", context_settings={"allow_interspersed_args": False})
+# click.command, then add_command: the group's typed `command` takes no other settings.
+@click.command(options_metavar="[OPTIONS] --", context_settings={"allow_interspersed_args": False})
 @job_options
 @click.option(
     "--outputs-from-stdout",
@@ -453,10 +486,10 @@ def report_run_update(receipt: Receipt) -> None:
     help="After passing SIGTERM or SIGINT on, kill COMMAND (SIGKILL, its process group "
     "too) if it still runs this many seconds later; the final update still goes.",
 )
-@destination_options
+@sender_options
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 @click.pass_context
-def run(
+def run(  # noqa: PLR0913, PLR0917 - click hands each option over as an argument
     ctx: click.Context,
     job_id: str,
     labels: tuple[str, ...],
@@ -465,7 +498,7 @@ def run(
     outputs_from_stdout: bool,
     heartbeat: float | None,
     kill_after: float,
-    destination: Destination,
+    sender: Sender,
     command: tuple[str, ...],
 ) -> None:
     """Run COMMAND between a `running` and a final update of the job.
@@ -484,25 +517,22 @@ def run(
     running COMMAND.
     """
     # Only this command needs subprocess and its kin.
-    from update_job.supervise import Job, Supervision, supervise
+    from update_job.supervise import Supervision, Supervisor
 
-    try:
-        job = Job(
-            job_id,
-            labels,
-            None if inputs is None else job_inputs(inputs, "--inputs"),
-            user_id,
-        )
-        status = supervise(
-            job,
-            Supervision(command, outputs_from_stdout, heartbeat, kill_after),
-            destination,
-            report_run_update,
-            warn,
-        )
-    except UpdateJobError as error:
-        fail(error)
+    job = make_update(
+        job_id,
+        "running",
+        labels=list(labels),
+        inputs=None if inputs is None else job_inputs(inputs, "--inputs"),
+        user_id=user_id,
+        start_time="now",
+    )
+    supervision = Supervision(command, outputs_from_stdout, heartbeat, kill_after)
+    status = Supervisor(job, supervision, sender, RunReporting()).run()
     ctx.exit(process_exit_status(status))
+
+
+cli.add_command(run)
 
 
 @cli.command()
@@ -533,10 +563,7 @@ def wrap(workflow: str, output: Path | None, tool: Path | None) -> None:
     # cwl-utils is slow to import and optional: only this command loads it.
     from update_job.wrap import wrap_workflow
 
-    try:
-        text = wrap_workflow(workflow, output, tool)
-    except UpdateJobError as error:
-        fail(error)
+    text = wrap_workflow(workflow, output, tool)
     if output is None:
         click.echo(text, nl=False)
     else:

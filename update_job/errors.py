@@ -1,4 +1,4 @@
-"""The two ways an update can go wrong, each with its exit code."""
+"""What can go wrong with an update, each with its exit code."""
 
 from __future__ import annotations
 
@@ -17,11 +17,50 @@ class InvalidUpdate(UpdateJobError):
     exit_code = 2
 
 
+class NoStatus(InvalidUpdate):
+    """Neither a status nor an exit code to take one from."""
+
+    def __init__(self) -> None:
+        super().__init__("no status")
+
+
+class NoTopic(InvalidUpdate):
+    """Somewhere to send to is needed, and no topic was given."""
+
+    def __init__(self) -> None:
+        super().__init__("no topic")
+
+
 class DeliveryFailed(UpdateJobError):
     """SNS could not be reached, or refused the update; `spooled` names the file that
     keeps it for `update-job replay`, if one does."""
 
-    def __init__(self, message: str, exit_code: int = 1, spooled: Path | None = None) -> None:
+    def __init__(self, message: str, spooled: Path | None = None) -> None:
         super().__init__(message)
-        self.exit_code = exit_code
         self.spooled = spooled
+
+    def restated(self, message: str, spooled: Path | None = None) -> DeliveryFailed:
+        """The same failure (a signal stays a signal) told as `message`."""
+        return DeliveryFailed(message, spooled or self.spooled)
+
+
+class ReplayBusy(DeliveryFailed):
+    """Another replay of the spool still held it after waiting `waited` seconds."""
+
+    def __init__(self, spool_dir: Path, waited: float) -> None:
+        super().__init__(f"another replay of {spool_dir} still runs after {waited:g} s")
+        self.spool_dir = spool_dir
+        self.waited = waited
+
+
+class DeliveryInterrupted(DeliveryFailed):
+    """A terminating signal cut the delivery short: the process is to end with 128 + N,
+    whatever else (best effort) would let a failure pass."""
+
+    def __init__(self, message: str, signum: int, spooled: Path | None = None) -> None:
+        super().__init__(message, spooled)
+        self.signum = signum
+        self.exit_code = 128 + signum
+
+    def restated(self, message: str, spooled: Path | None = None) -> DeliveryInterrupted:
+        return DeliveryInterrupted(message, self.signum, spooled or self.spooled)

@@ -25,7 +25,7 @@ from pydantic import (
     field_validator,
 )
 
-from update_job.errors import InvalidUpdate
+from update_job.errors import InvalidUpdate, NoStatus
 
 
 class Status(enum.StrEnum):
@@ -104,12 +104,9 @@ def final_message(status: str, exit_code: int | None) -> str:
 
 
 def is_now(value: object) -> bool:
+    """Whether a time given on the command line is `now`: make_update's word, not the
+    wire's (the model takes only times)."""
     return isinstance(value, str) and value.strip().lower() == "now"
-
-
-def parse_timestamp(value: object) -> object:
-    """`now`, or anything pydantic parses as a datetime (left to it)."""
-    return datetime.now(UTC) if is_now(value) else value
 
 
 def as_utc(value: datetime) -> datetime:
@@ -132,7 +129,6 @@ def format_timestamp(value: datetime) -> str:
 
 Timestamp = Annotated[
     datetime,
-    BeforeValidator(parse_timestamp),
     AfterValidator(as_utc),
     PlainSerializer(format_timestamp, return_type=str),
     WithJsonSchema({"type": "string", "format": "date-time"}),
@@ -255,31 +251,41 @@ def make_update(
     `extra_statuses`, the deployment's own words, as well as the four). A final status
     stamps `stop-time` and, unless given, a final `message` and, on success, `progress`
     100: the consumer merges updates, so the finished document would otherwise keep the
-    last ones. Other fields use the wire names' snake case."""
+    last ones. A `start_time` of `now` is this update's time. Other fields use the wire
+    names' snake case."""
     if status is None and exit_code is None:
-        raise InvalidUpdate("no status: give --status or --exit-code")
+        raise NoStatus
     updated = datetime.now(UTC)
     document: dict[str, Any] = {name: value for name, value in fields.items() if value is not None}
     if is_now(document.get("start_time")):
         document["start_time"] = updated  # `now` is the moment of this update, to the ms
     document.update(id=job_id, updated=updated, exit_code=exit_code)
+    document["status"] = status if status is not None else status_for_exit_code(exit_code or 0)
     try:
-        document["status"] = (
-            parse_status(status, extra_statuses)
-            if status is not None
-            else status_for_exit_code(exit_code or 0).value
-        )
-    except ValueError as error:
-        raise UnknownStatus(f"invalid status: {error}") from None
-    if document["status"] in FINAL_STATUSES:
-        document.setdefault("stop_time", updated)
-        document.setdefault("message", final_message(document["status"], exit_code))
-        if document["status"] == Status.SUCCEEDED:
-            document.setdefault("progress", 100)
-    try:
-        return JobUpdate.model_validate(document, context={EXTRA_STATUSES: extra_statuses})
+        # The model parses the status (its validator): once.
+        update = JobUpdate.model_validate(document, context={EXTRA_STATUSES: extra_statuses})
     except ValidationError as error:
-        raise InvalidUpdate(describe(error)) from None
+        raise invalid_update(error) from None
+    if update.status not in FINAL_STATUSES:
+        return update
+    finished: dict[str, Any] = {}
+    if update.stop_time is None:
+        finished["stop_time"] = updated
+    if update.message is None:
+        finished["message"] = final_message(update.status, exit_code)
+    if update.status == Status.SUCCEEDED and update.progress is None:
+        finished["progress"] = 100
+    return update.model_copy(update=finished)
+
+
+def invalid_update(error: ValidationError) -> InvalidUpdate:
+    """The error for a document the model refused: a status outside the vocabulary first
+    (UnknownStatus), else the first problem pydantic found."""
+    for problem in error.errors(include_url=False):
+        if problem["loc"][:1] == ("status",):
+            reason = problem.get("ctx", {}).get("error", problem["msg"])
+            return UnknownStatus(f"invalid status: {reason}")
+    return InvalidUpdate(describe(error))
 
 
 def json_schema(extra_statuses: frozenset[str] = frozenset()) -> dict[str, Any]:

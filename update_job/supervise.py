@@ -15,22 +15,35 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from datetime import datetime
 from pathlib import Path
 from types import FrameType
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
-from update_job.errors import DeliveryFailed, InvalidUpdate
+from update_job.errors import DeliveryFailed, DeliveryInterrupted, InvalidUpdate
+from update_job.interrupts import TERMINATING_SIGNALS, signal_name
 from update_job.message import JobUpdate, make_update
-from update_job.publish import TERMINATING_SIGNALS
-from update_job.sender import Destination, Receipt, check_destination, send_update
+from update_job.sender import Receipt, Sender
 from update_job.values import cwl_locations
 
-Report = Callable[[Receipt], None]
-Warn = Callable[[str], None]
+
+class Reporting(Protocol):
+    """What `run` tells its user, in the user's words (the command line's)."""
+
+    def sent(self, receipt: Receipt) -> None:
+        """An update went (or best effort let it pass)."""
+
+    def warn(self, text: str) -> None:
+        """Something went wrong, and the run goes on."""
+
+    def no_outputs(self, reason: str) -> None:
+        """The command's output object cannot be the final update's outputs."""
+
+    def runner_internal(self, locations: list[str]) -> None:
+        """These outputs' locations are the runner's own, no URLs: sent as null."""
+
 
 # cwltool's output object can list many files; keep this much of the end of stdout to find
 # it in (far more than SNS's 256 KiB message limit lets through anyway).
@@ -46,16 +59,6 @@ OBJECT_CANDIDATES = 8
 DEFAULT_KILL_AFTER = 10.0
 # How often the wait for the command looks at the clock (grace period, heartbeats).
 WAIT_STEP = 0.25
-
-
-@dataclass(frozen=True)
-class Job:
-    """What the updates say about the job besides its status."""
-
-    id: str
-    labels: tuple[str, ...] = ()
-    inputs: dict[str, Any] | None = None
-    user_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -75,13 +78,6 @@ class Supervision:
 def exit_status(returncode: int) -> int:
     """The shell's convention: a process killed by signal N exits 128 + N."""
     return 128 - returncode if returncode < 0 else returncode
-
-
-def signal_name(signum: int) -> str:
-    try:
-        return signal.Signals(signum).name
-    except ValueError:
-        return f"signal {signum}"
 
 
 def terminal_foreground() -> bool:
@@ -239,229 +235,204 @@ class Outcome:
     message: str
     failed: bool = False  # failed whatever the exit code: a signal stopped the command
     outputs: dict[str, Any] | None = None
-    # Sent again with the final update, which then stands in for an undelivered start.
-    start_time: datetime | None = None
 
 
-def supervise(
-    job: Job, supervision: Supervision, destination: Destination, report: Report, warn: Warn
-) -> int:
-    """Run the command between a `running` and a final update; the status to exit with.
+class Supervisor:
+    """One `run`: the job's updates (through `sender`, each told to `reporting`, as is
+    every problem) around the command, and the signals passed on to it.
 
-    InvalidUpdate (the job's fields, the topic, a spool directory that cannot be written) is
-    raised before the command starts. After that nothing but a signal keeps the command
-    from starting: start and heartbeat updates are best effort, whatever goes wrong with
-    them. See `send_final` for the final update."""
-    start = make_update(
-        job.id,
-        "running",
-        labels=list(job.labels),
-        inputs=job.inputs,
-        user_id=job.user_id,
-        start_time="now",
-        message=f"started {supervision.name}",
-    )
-    check_destination(start, destination)
-    forwarder = SignalForwarder(supervision.kill_after)
-    with forwarder.installed():
-        interrupted = send_quietly(start, destination, report, warn)
-        if interrupted is not None or forwarder.received is not None:
-            signum = interrupted or forwarder.received or signal.SIGTERM
+    `job` is the job's `running` update as the command starts: the job's id, labels,
+    inputs, user and start-time, which the other updates take from it."""
+
+    def __init__(
+        self, job: JobUpdate, supervision: Supervision, sender: Sender, reporting: Reporting
+    ) -> None:
+        self.job = job
+        self.supervision = supervision
+        self.sender = sender
+        self.reporting = reporting
+        self.warn = reporting.warn
+        self.forwarder = SignalForwarder(supervision.kill_after)
+
+    def run(self) -> int:
+        """Run the command between a `running` and a final update; the status to exit with.
+
+        InvalidUpdate (the topic, a spool directory that cannot be written) is raised
+        before the command starts. After that nothing but a signal keeps the command from
+        starting: start and heartbeat updates are best effort, whatever goes wrong with
+        them. See `send_final` for the final update."""
+        name = self.supervision.name
+        start = self.job.model_copy(update={"message": f"started {name}"})
+        self.sender.check(start)
+        forwarder = self.forwarder
+        with forwarder.installed():
+            interrupted = self.send_best_effort(start)
+            if interrupted is not None or forwarder.received is not None:
+                signum = interrupted or forwarder.received or signal.SIGTERM
+                outcome = Outcome(
+                    128 + signum, f"{signal_name(signum)} before {name} started: not run", True
+                )
+            else:
+                outcome = self.run_command()
+            return self.send_final(outcome)
+
+    def run_command(self) -> Outcome:
+        supervision, forwarder, warn = self.supervision, self.forwarder, self.warn
+        name = supervision.name
+        try:
+            child = subprocess.Popen(
+                list(supervision.command),
+                stdout=subprocess.PIPE if supervision.outputs_from_stdout else None,
+                process_group=0 if forwarder.own_group else None,
+            )
+        except OSError as error:
+            # The shell's codes: 127 not found, 126 found but not runnable.
+            code = 127 if isinstance(error, FileNotFoundError) else 126
+            reason = error.strerror or str(error)
+            warn(f"cannot run {supervision.command[0]}: {reason}")
+            return Outcome(code, f"cannot run {name}: {reason}")
+        started = time.monotonic()
+        forwarder.attach(child)
+        tee = None if child.stdout is None else StdoutTee(child.stdout)
+        returncode = self.wait_for_command(child, started)
+        code = exit_status(returncode)
+        if forwarder.received is not None:
+            signum = forwarder.received
+            if forwarder.killed and returncode == -signal.SIGKILL:
+                how = f"{name} killed after {supervision.kill_after:g} s, still running"
+            elif returncode >= 0:
+                how = f"{name} exited with code {code}"
+            else:
+                how = f"{name} killed by {signal_name(-returncode)}"
             outcome = Outcome(
-                128 + signum,
-                f"{signal_name(signum)} before {supervision.name} started: not run",
+                # Killed by our SIGKILL, it still ended because of the signal update-job got.
+                code if code != 0 and not forwarder.killed else 128 + signum,
+                f"terminated by {signal_name(signum)} ({how})",
                 failed=True,
             )
+        elif returncode < 0:
+            outcome = Outcome(code, f"{name} was killed by {signal_name(-returncode)}")
         else:
-            outcome = run_command(job.id, supervision, destination, forwarder, report, warn)
-        # The final update carries the start-time too: the job has it even if the start
-        # update is still in the spool.
-        outcome.start_time = start.start_time
-        return send_final(job, outcome, destination, report, warn)
+            outcome = Outcome(code, f"{name} exited with code {code}")
+        if tee is not None:
+            if not tee.finish():
+                warn(f"{name}'s stdout is still open (a process it left behind?): not waiting")
+            outcome.outputs = self.output_object(bytes(tee.tail))
+        return outcome
 
+    def wait_for_command(self, child: subprocess.Popen[bytes], started: float) -> int:
+        """Wait for the command, publishing `running` every heartbeat, and killing it if it
+        outlives the grace period after a signal. The heartbeats go from this (the main)
+        thread: delivery handles signals, which only the main thread can, and on a FIFO
+        topic no heartbeat can then follow the final update."""
+        supervision, forwarder = self.supervision, self.forwarder
+        heartbeat = supervision.heartbeat
+        next_beat = math.inf if heartbeat is None else started + heartbeat
+        while True:
+            kill_due = forwarder.kill_due()
+            wake = min(next_beat, math.inf if kill_due is None else kill_due)
+            try:
+                return child.wait(timeout=min(WAIT_STEP, max(0.0, wake - time.monotonic())))
+            except subprocess.TimeoutExpired:
+                pass
+            now = time.monotonic()
+            kill_due = forwarder.kill_due()
+            if kill_due is not None and now >= kill_due:
+                self.warn(
+                    f"{supervision.name} still runs {supervision.kill_after:g} s after "
+                    f"{signal_name(forwarder.received or signal.SIGTERM)}: killing it"
+                )
+                forwarder.kill()
+            if heartbeat is not None and now >= next_beat and forwarder.received is None:
+                elapsed = now - started
+                # Whole seconds, unless heartbeats come faster than that.
+                shown = f"{elapsed:.0f}" if heartbeat >= 1 else f"{elapsed:.1f}"
+                beat = make_update(
+                    self.job.id, "running", message=f"{supervision.name} running for {shown} s"
+                )
+                interrupted = self.send_best_effort(beat)
+                if interrupted is not None:
+                    # The signal came while the heartbeat was being delivered: pass it on now.
+                    forwarder.handle(interrupted)
+                # A slow delivery delays the next heartbeat rather than bunching them up.
+                next_beat = max(next_beat, time.monotonic()) + heartbeat
 
-def run_command(
-    job_id: str,
-    supervision: Supervision,
-    destination: Destination,
-    forwarder: SignalForwarder,
-    report: Report,
-    warn: Warn,
-) -> Outcome:
-    name = supervision.name
-    try:
-        child = subprocess.Popen(
-            list(supervision.command),
-            stdout=subprocess.PIPE if supervision.outputs_from_stdout else None,
-            process_group=0 if forwarder.own_group else None,
-        )
-    except OSError as error:
-        # The shell's codes: 127 not found, 126 found but not runnable.
-        code = 127 if isinstance(error, FileNotFoundError) else 126
-        reason = error.strerror or str(error)
-        warn(f"cannot run {supervision.command[0]}: {reason}")
-        return Outcome(code, f"cannot run {name}: {reason}")
-    started = time.monotonic()
-    forwarder.attach(child)
-    tee = None if child.stdout is None else StdoutTee(child.stdout)
-    returncode = wait_for_command(
-        job_id, child, supervision, destination, forwarder, started, report, warn
-    )
-    code = exit_status(returncode)
-    if forwarder.received is not None:
-        signum = forwarder.received
-        if forwarder.killed and returncode == -signal.SIGKILL:
-            how = f"{name} killed after {supervision.kill_after:g} s, still running"
-        elif returncode >= 0:
-            how = f"{name} exited with code {code}"
-        else:
-            how = f"{name} killed by {signal_name(-returncode)}"
-        outcome = Outcome(
-            # Killed by our SIGKILL, it still ended because of the signal update-job got.
-            code if code != 0 and not forwarder.killed else 128 + signum,
-            f"terminated by {signal_name(signum)} ({how})",
-            failed=True,
-        )
-    elif returncode < 0:
-        outcome = Outcome(code, f"{name} was killed by {signal_name(-returncode)}")
-    else:
-        outcome = Outcome(code, f"{name} exited with code {code}")
-    if tee is not None:
-        if not tee.finish():
-            warn(f"{name}'s stdout is still open (a process it left behind?): not waiting")
-        outcome.outputs = output_object(bytes(tee.tail), warn)
-    return outcome
-
-
-def wait_for_command(
-    job_id: str,
-    child: subprocess.Popen[bytes],
-    supervision: Supervision,
-    destination: Destination,
-    forwarder: SignalForwarder,
-    started: float,
-    report: Report,
-    warn: Warn,
-) -> int:
-    """Wait for the command, publishing `running` every heartbeat, and killing it if it
-    outlives the grace period after a signal. The heartbeats go from this (the main)
-    thread: delivery handles signals, which only the main thread can, and on a FIFO topic
-    no heartbeat can then follow the final update."""
-    heartbeat = supervision.heartbeat
-    next_beat = math.inf if heartbeat is None else started + heartbeat
-    while True:
-        kill_due = forwarder.kill_due()
-        wake = min(next_beat, math.inf if kill_due is None else kill_due)
+    def output_object(self, stdout_tail: bytes) -> dict[str, Any] | None:
         try:
-            return child.wait(timeout=min(WAIT_STEP, max(0.0, wake - time.monotonic())))
-        except subprocess.TimeoutExpired:
-            pass
-        now = time.monotonic()
-        kill_due = forwarder.kill_due()
-        if kill_due is not None and now >= kill_due:
-            warn(
-                f"{supervision.name} still runs {supervision.kill_after:g} s after "
-                f"{signal_name(forwarder.received or signal.SIGTERM)}: killing it"
-            )
-            forwarder.kill()
-        if heartbeat is not None and now >= next_beat and forwarder.received is None:
-            elapsed = now - started
-            # Whole seconds, unless heartbeats come faster than that.
-            shown = f"{elapsed:.0f}" if heartbeat >= 1 else f"{elapsed:.1f}"
-            beat = make_update(
-                job_id, "running", message=f"{supervision.name} running for {shown} s"
-            )
-            interrupted = send_quietly(beat, destination, report, warn)
-            if interrupted is not None:
-                # The signal came while the heartbeat was being delivered: pass it on now.
-                forwarder.handle(interrupted)
-            # A slow delivery delays the next heartbeat rather than bunching them up.
-            next_beat = max(next_beat, time.monotonic()) + heartbeat
-
-
-def output_object(stdout_tail: bytes, warn: Warn) -> dict[str, Any] | None:
-    try:
-        found = last_json_object(stdout_tail)
-        if found is None:
-            warn("--outputs-from-stdout: no JSON object on the command's stdout; no outputs sent")
-            return None
-        outputs: dict[str, Any] = cwl_locations(found)
-    except Exception as error:
-        # Hostile output must not cost the job its final update.
-        warn(
-            f"--outputs-from-stdout: cannot use the output object ({type(error).__name__}); "
-            "no outputs sent"
-        )
-        return None
-    return outputs
-
-
-def send_quietly(
-    update: JobUpdate, destination: Destination, report: Report, warn: Warn
-) -> int | None:
-    """Send an update the command must not wait for: not delivering it, for whatever
-    reason, is a warning (and a spooled file with --spool). The signal number, if a signal
-    interrupted the delivery."""
-    try:
-        receipt = send_update(update, replace(destination, best_effort=True))
-    except DeliveryFailed as error:
-        warn(f"not delivered: {error}")
-        # Best effort lets every delivery problem pass but a signal (exit 128 + N).
-        return error.exit_code - 128 if error.exit_code > 128 else None
-    except Exception as error:
-        warn(f"not delivered: {type(error).__name__}: {error}")
-        return None
-    report(receipt)
-    return None
-
-
-def send_final(
-    job: Job,
-    outcome: Outcome,
-    destination: Destination,
-    report: Report,
-    warn: Warn,
-) -> int:
-    """Send the final update; the status to exit with.
-
-    The command's own failure code always wins. When the command succeeded but its final
-    update was not delivered, update-job exits 1 (the job would otherwise stay `running`
-    unnoticed), or 0 with --best-effort. Outputs that cannot be sent are left out, and a
-    spool directory that can no longer be written is done without, rather than not sending
-    the final update at all."""
-    outputs = outcome.outputs
-    while True:
-        try:
-            final = make_update(
-                job.id,
-                "failed" if outcome.failed else None,
-                outcome.exit_code,
-                labels=list(job.labels),
-                user_id=job.user_id,
-                outputs=outputs,
-                message=outcome.message,
-                start_time=outcome.start_time,
-            )
-            receipt = send_update(final, destination)
-        except DeliveryFailed as error:
-            warn(f"final update not delivered: {error}")
-            return outcome.exit_code or error.exit_code
+            found = last_json_object(stdout_tail)
+            if found is None:
+                self.reporting.no_outputs("no JSON object on the command's stdout")
+                return None
+            internal: list[str] = []
+            try:
+                outputs: dict[str, Any] = cwl_locations(found, internal)
+            finally:
+                self.reporting.runner_internal(internal)
         except Exception as error:
-            if outputs is not None:
-                # The outputs must not cost the job its final status.
-                warn(f"outputs left out of the final update: {describe_error(error)}")
-                outputs = None
-                continue
-            if destination.spool_dir is not None and isinstance(error, InvalidUpdate):
-                warn(f"final update sent without the spool: {error}")
-                destination = replace(destination, spool_dir=None)
-                continue
-            if isinstance(error, InvalidUpdate):
-                raise
-            warn(f"final update not delivered: {describe_error(error)}")
-            return outcome.exit_code or 1
-        report(receipt)
-        return outcome.exit_code
+            # Hostile output must not cost the job its final update.
+            self.reporting.no_outputs(f"cannot use the output object ({type(error).__name__})")
+            return None
+        return outputs
+
+    def send_best_effort(self, update: JobUpdate) -> int | None:
+        """Send an update the command must not wait for: not delivering it, for whatever
+        reason, is a warning (and a spooled file with --spool). The signal's number, if a
+        signal interrupted the delivery."""
+        try:
+            receipt = replace(self.sender, best_effort=True).send(update)
+        except DeliveryFailed as error:
+            # Best effort lets every delivery problem pass but a signal.
+            self.warn(f"not delivered: {error}")
+            return error.signum if isinstance(error, DeliveryInterrupted) else None
+        except Exception as error:
+            self.warn(f"not delivered: {type(error).__name__}: {error}")
+            return None
+        self.reporting.sent(receipt)
+        return None
+
+    def send_final(self, outcome: Outcome) -> int:
+        """Send the final update; the status to exit with.
+
+        The command's own failure code always wins. When the command succeeded but its
+        final update was not delivered, update-job exits 1 (the job would otherwise stay
+        `running` unnoticed), or 0 with --best-effort. Outputs that cannot be sent are left
+        out, and a spool directory that can no longer be written is done without, rather
+        than not sending the final update at all. The final update carries the start-time
+        too: the job has it even if the start update is still in the spool."""
+        job, sender, warn = self.job, self.sender, self.warn
+        outputs = outcome.outputs
+        while True:
+            try:
+                final = make_update(
+                    job.id,
+                    "failed" if outcome.failed else None,
+                    outcome.exit_code,
+                    labels=job.labels,
+                    user_id=job.user_id,
+                    outputs=outputs,
+                    message=outcome.message,
+                    start_time=job.start_time,
+                )
+                receipt = sender.send(final)
+            except DeliveryFailed as error:
+                warn(f"final update not delivered: {error}")
+                return outcome.exit_code or error.exit_code
+            except Exception as error:
+                if outputs is not None:
+                    # The outputs must not cost the job its final status.
+                    warn(f"outputs left out of the final update: {describe_error(error)}")
+                    outputs = None
+                    continue
+                if sender.spool_dir is not None and isinstance(error, InvalidUpdate):
+                    warn(f"final update sent without the spool: {error}")
+                    sender = replace(sender, spool_dir=None)
+                    continue
+                if isinstance(error, InvalidUpdate):
+                    raise
+                warn(f"final update not delivered: {describe_error(error)}")
+                return outcome.exit_code or 1
+            self.reporting.sent(receipt)
+            return outcome.exit_code
 
 
 def describe_error(error: Exception) -> str:

@@ -168,11 +168,12 @@ def job_inputs(value: str, option: str) -> dict[str, Any]:
     return inputs
 
 
-def job_outputs(value: str, option: str) -> dict[str, Any]:
+def job_outputs(value: str, option: str, internal: list[str] | None = None) -> dict[str, Any]:
     """The job's outputs, each File and Directory as its location URL: from an object of
     them by name (a CWL output object), or from a single File or Directory object or an
     array of them (what a workflow hands on after JSON.stringify), named by basename. A
-    JSON string holding any of these is read too."""
+    JSON string holding any of these is read too. Runner-internal locations go into
+    `internal` (see cwl_locations)."""
     outputs = load_json(value, option)
     if isinstance(outputs, str):
         try:
@@ -187,7 +188,7 @@ def job_outputs(value: str, option: str) -> dict[str, Any]:
             raise InvalidUpdate(f"{option}: {describe_value(outputs)}; {OUTPUTS_EXPECTED}")
         by_basename: dict[str, Any] = {}
         for item in outputs:
-            name, location = basename(item), cwl_locations(item)
+            name, location = basename(item), cwl_locations(item, internal)
             if not isinstance(location, str) or not name:
                 raise InvalidUpdate(
                     f"{option}: {describe_value(item)} with no location or path; {OUTPUTS_EXPECTED}"
@@ -201,7 +202,7 @@ def job_outputs(value: str, option: str) -> dict[str, Any]:
         return by_basename
     if not isinstance(outputs, dict):
         raise InvalidUpdate(f"{option}: {describe_value(outputs)}; {OUTPUTS_EXPECTED}")
-    located: dict[str, Any] = cwl_locations(outputs)
+    located: dict[str, Any] = cwl_locations(outputs, internal)
     return located
 
 
@@ -216,33 +217,25 @@ def basename(cwl_object: dict[str, Any]) -> str:
     return location.rstrip("/").rsplit("/", 1)[-1]
 
 
-def cwl_locations(value: Any) -> Any:
-    """A CWL output object with each File and Directory replaced by its location URL."""
-    if isinstance(value, dict):
-        if value.get("class") in ("File", "Directory"):
-            location = value.get("location") or value.get("path")
-            if isinstance(location, str):
-                return location if is_lasting_location(location) else None
-        return {key: cwl_locations(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [cwl_locations(item) for item in value]
-    return value
-
-
 # Where a runner keeps a file while the workflow runs (Toil's file store, CWL's anonymous
 # ids): nothing a user of the jobs database could open once the run is over.
 RUNNER_INTERNAL_SCHEMES = ("toilfile:", "toildir:", "_:")
 
 
-def is_lasting_location(location: str) -> bool:
-    """False, with a warning on stderr, for a runner-internal location: the outputs then
-    show the file as null rather than as a location that is no URL."""
-    if not location.startswith(RUNNER_INTERNAL_SCHEMES):
-        return True
-    print(
-        f"update-job: warning: output location {location[:200]!r} is internal to the "
-        "workflow runner, not a URL: reported as null (report the stage-out step's URLs, "
-        "or run the workflow under `update-job run --outputs-from-stdout`)",
-        file=sys.stderr,
-    )
-    return False
+def cwl_locations(value: Any, internal: list[str] | None = None) -> Any:
+    """A CWL output object with each File and Directory replaced by its location URL. A
+    runner-internal location is no URL: it becomes null, and goes into `internal` for the
+    caller to warn about."""
+    if isinstance(value, dict):
+        if value.get("class") in CWL_CLASSES:
+            location = value.get("location") or value.get("path")
+            if isinstance(location, str):
+                if not location.startswith(RUNNER_INTERNAL_SCHEMES):
+                    return location
+                if internal is not None:
+                    internal.append(location)
+                return None
+        return {key: cwl_locations(item, internal) for key, item in value.items()}
+    if isinstance(value, list):
+        return [cwl_locations(item, internal) for item in value]
+    return value

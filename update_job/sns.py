@@ -1,0 +1,240 @@
+"""The transport: one Publish call to SNS through botocore, within a deadline, a signal cutting
+the wait short, and every way it can go wrong told as one line (DeliveryFailed)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from update_job import interrupts
+from update_job.aws import make_client
+from update_job.endpoint import redact
+from update_job.envelope import Topic
+from update_job.errors import DeliveryFailed, DeliveryInterrupted
+
+DEFAULT_TIMEOUT = 30.0
+
+REJECTED_CREDENTIALS = frozenset(
+    {"InvalidClientTokenId", "SignatureDoesNotMatch", "ExpiredToken", "UnrecognizedClientException"}
+)
+# botocore's errors about finding credentials and reading the AWS configuration.
+CREDENTIAL_ERRORS = frozenset(
+    {
+        "NoCredentialsError",
+        "PartialCredentialsError",
+        "CredentialRetrievalError",
+        "ProfileNotFound",
+        "ConfigParseError",
+        "ConfigNotFound",
+        "InvalidConfigError",
+        "RefreshWithMFAUnsupportedError",
+        "MetadataRetrievalError",
+        "UnknownCredentialError",
+        "InfiniteLoopConfigError",
+        "SSOTokenLoadError",
+        "TokenRetrievalError",
+    }
+)
+# How often the waiting main thread looks up: a signal that the kernel handed to the worker
+# thread is only run, by the main thread, once that thread runs Python again.
+SIGNAL_POLL = 0.1
+
+
+class DeadlineExceeded(Exception):
+    """Raised inside botocore to stop it starting another attempt after the deadline."""
+
+
+@dataclass(frozen=True)
+class Channel:
+    """Where and how long to try: the topic, the endpoint (None: botocore's default) and
+    the seconds a delivery may take, retries included."""
+
+    topic: Topic
+    endpoint_url: str | None = None
+    timeout: float = DEFAULT_TIMEOUT
+
+    def deliver(self, envelope: dict[str, Any]) -> str:
+        """Publish `envelope`, with botocore's retries, within the timeout (making the
+        client and resolving credentials included); the SNS MessageId.
+
+        The one place where anything that goes wrong while delivering becomes
+        DeliveryFailed, with one line that names no secret: botocore's errors, replies it
+        cannot parse, a reply without a message id, a deadline passed, a terminating signal
+        (DeliveryInterrupted), and any exception nobody foresaw."""
+        attempt = Attempt(envelope, self.topic, self.endpoint_url, self.timeout)
+        try:
+            try:
+                return attempt.message_id()
+            except interrupts.Interrupted as interrupted:
+                if attempt.delivered():
+                    # SNS answered before the signal was handled: delivered. The signal
+                    # stays pending, for the exit status.
+                    return attempt.message_id()
+                interrupts.take()
+                raise DeliveryInterrupted(
+                    f"{interrupted} before SNS acknowledged the update", interrupted.signum
+                ) from None
+        except DeliveryFailed as failure:
+            raise failure.restated(redact(str(failure), self.endpoint_url)) from None
+        except Exception as error:
+            raise DeliveryFailed(redact(attempt.describe(error), self.endpoint_url)) from None
+
+
+@dataclass
+class Attempt:
+    """One delivery: a worker thread makes the client and publishes, while the main thread
+    waits for it, for the deadline or for a signal, whichever comes first."""
+
+    envelope: dict[str, Any]
+    topic: Topic
+    endpoint_url: str | None
+    timeout: float
+    stage: str = "starting"
+    endpoint: str | None = None  # the URL the client sends to, once it is made
+    response: dict[str, Any] | None = None
+    error: BaseException | None = None
+    problem: str | None = None  # what went wrong on the last attempt that was retried
+    reply: dict[str, Any] = field(default_factory=dict)  # the last HTTP reply's status...
+    finished: threading.Event = field(default_factory=threading.Event)
+    deadline: float = 0.0
+
+    def message_id(self) -> str:
+        response = self.response if self.finished.is_set() else self.wait()
+        message_id = (response or {}).get("MessageId")
+        if not isinstance(message_id, str) or not message_id:
+            raise DeliveryFailed(
+                f"SNS {self.where} answered without a message id "
+                f"({self.reply_summary()}): the update may not be published"
+            )
+        return message_id
+
+    def delivered(self) -> bool:
+        return self.finished.is_set() and self.error is None and self.response is not None
+
+    @property
+    def where(self) -> str:
+        """Where SNS is: `at URL` (once known), else `in REGION`."""
+        url = self.endpoint_url or self.endpoint
+        return f"at {url}" if url else f"in {self.topic.region}"
+
+    def wait(self) -> dict[str, Any]:
+        self.deadline = deadline = time.monotonic() + self.timeout
+        with interrupts.interruptible():  # before starting: a pending signal sends nothing
+            worker = threading.Thread(target=self.call_sns, name="sns-publish", daemon=True)
+            # A daemon: a call stuck past the deadline (a hanging credential_process, an
+            # endpoint that never answers) cannot keep the process, and the step, alive.
+            worker.start()
+            while not self.finished.is_set() and (left := deadline - time.monotonic()) > 0:
+                self.finished.wait(min(left, SIGNAL_POLL))
+        if not self.finished.is_set() or isinstance(self.error, DeadlineExceeded):
+            raise DeliveryFailed(self.timed_out())
+        if isinstance(self.error, Exception):
+            raise self.error
+        if self.error is not None:  # SystemExit and the like, from code we do not control
+            raise RuntimeError(repr(self.error))
+        return self.response or {}
+
+    def timed_out(self) -> str:
+        within = f"within {self.timeout:g} s"
+        if self.stage != "sending":
+            return (
+                f"could not publish to SNS {within}: still {self.stage} (a credential_process "
+                "or credentials endpoint that does not answer?)"
+            )
+        if self.problem is not None:
+            return f"could not publish to SNS {self.where} {within}: {self.problem}"
+        return f"no answer from SNS {self.where} {within}"
+
+    def call_sns(self) -> None:
+        """The worker: everything that may block, credentials included, runs here."""
+        try:
+            self.stage = "resolving AWS credentials"
+            client = make_client("sns", self.topic.region, self.endpoint_url, self.timeout)
+            self.endpoint = client.meta.endpoint_url
+            events = client.meta.events
+            events.register("before-send.sns.Publish", self.stop_after_deadline)
+            events.register("before-parse.sns.Publish", self.note_reply)
+            events.register_first("needs-retry.sns.Publish", self.note_problem)
+            self.stage = "sending"
+            self.response = client.publish(**self.envelope)
+        except BaseException as error:  # everything, to be described by the main thread
+            self.error = error
+        finally:
+            self.finished.set()
+
+    def stop_after_deadline(self, **_: Any) -> None:
+        if time.monotonic() >= self.deadline:
+            raise DeadlineExceeded
+
+    def note_reply(self, response_dict: dict[str, Any], **_: Any) -> None:
+        """Keep what the server answered, and let botocore retry a server error whose body
+        is not XML: botocore reads an empty or HTML body of a 5xx as a generic error of that
+        status (and retries it), but fails on any other body without a retry."""
+        status = response_dict.get("status_code", 0)
+        body = response_dict.get("body") or b""
+        headers = response_dict.get("headers") or {}
+        self.reply = {
+            "status": status,
+            "type": headers.get("content-type", ""),
+            "body": bytes(body[:80]) if isinstance(body, bytes | bytearray) else b"",
+        }
+        if status >= 500 and isinstance(body, bytes) and not body.lstrip().startswith(b"<"):
+            response_dict["body"] = b""
+
+    def note_problem(
+        self, response: Any = None, caught_exception: Exception | None = None, **_: Any
+    ) -> None:
+        # Kept so that running out of time can say what went wrong on the last attempt.
+        if caught_exception is not None and not isinstance(caught_exception, DeadlineExceeded):
+            self.problem = one_line(str(caught_exception))
+        elif response is not None and "Error" in response[1]:
+            error = response[1]["Error"]
+            self.problem = f"{error.get('Code')}: {error.get('Message')}"
+
+    def reply_summary(self) -> str:
+        if not self.reply:
+            return "no reply"
+        kind = f", {self.reply['type']}" if self.reply["type"] else ""
+        return f"HTTP {self.reply['status']}{kind}: {self.reply['body']!r}"
+
+    def describe(self, error: BaseException) -> str:
+        """One line for whatever the delivery raised."""
+        kinds = {cls.__name__ for cls in type(error).__mro__}  # botocore's, not imported here
+        text = one_line(str(error))
+        if kinds & CREDENTIAL_ERRORS:
+            if "NoCredentialsError" in kinds:
+                return (
+                    "no AWS credentials found: use an instance role, AWS_PROFILE or "
+                    "AWS_ACCESS_KEY_ID"
+                )
+            return f"could not get AWS credentials: {text}"
+        if "ClientError" in kinds:
+            code = getattr(error, "response", {}).get("Error", {}).get("Code")
+            # botocore's generic error (no code, or the status) for a body that is not AWS's
+            if not (self.reply and code in (None, "Unknown", str(self.reply["status"]))):
+                return describe_client_error(error, self.topic)
+        elif "ResponseParserError" not in kinds:
+            botocores = isinstance(error, Exception) and type(error).__module__.startswith(
+                "botocore"
+            )
+            problem = text if botocores else f"{type(error).__name__}: {text}"
+            return f"could not publish to SNS {self.where}: {problem}"
+        return f"unreadable reply from SNS {self.where} ({self.reply_summary()})"
+
+
+def one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def describe_client_error(error: Any, topic: Topic) -> str:
+    code = error.response.get("Error", {}).get("Code", "Unknown")
+    text = one_line(error.response.get("Error", {}).get("Message", "") or str(error))
+    if code == "NotFound":
+        return f"topic {topic.arn} does not exist"
+    if code in ("AuthorizationError", "AccessDenied", "AccessDeniedException"):
+        return f"access denied to topic {topic.arn}: {text}"
+    if code in REJECTED_CREDENTIALS:
+        return f"AWS rejected the credentials ({code}): {text}"
+    return f"SNS refused the update ({code}): {text}"
