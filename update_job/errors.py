@@ -31,6 +31,15 @@ class NoTopic(InvalidUpdate):
         super().__init__("no topic")
 
 
+class InputInterrupted(UpdateJobError):
+    """A terminating signal came while update-job waited for its input (stdin): nothing was
+    built, so nothing is published or spooled, and the process ends with 128 + N."""
+
+    def __init__(self, what: str, signal_name: str, signum: int) -> None:
+        super().__init__(f"{signal_name} while reading {what}: nothing published")
+        self.exit_code = 128 + signum
+
+
 class DeliveryFailed(UpdateJobError):
     """SNS could not be reached, or refused the update; `spooled` names the file that
     keeps it for `update-job replay`, if one does."""

@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import math
 import os
+import select
 import stat
 import sys
 from typing import Any
 
-from update_job.errors import InvalidUpdate
+from update_job import interrupts
+from update_job.errors import InputInterrupted, InvalidUpdate
 
 JSON_TYPES = {
     list: "an array",
@@ -25,6 +27,8 @@ MAX_JSON_BYTES = 4 * 1024 * 1024
 # How deep a JSON value may nest: far more than any real inputs or outputs, well below what
 # the serializer (255) and Python's recursion limit allow.
 MAX_JSON_DEPTH = 100
+# How often a wait for stdin looks for a terminating signal that came meanwhile.
+STDIN_POLL_SECONDS = 0.1
 
 
 def reject_constant(name: str) -> Any:
@@ -43,7 +47,7 @@ def read_bounded(path: str, option: str) -> bytes:
     """The bytes of `path` (`-`: stdin), at most MAX_JSON_BYTES: a FIFO, a device or a
     directory is refused at once, without reading (a FIFO with no writer would block)."""
     if path == "-":
-        data = sys.stdin.buffer.read(MAX_JSON_BYTES + 1)
+        data = read_stdin(option)
     else:
         try:
             fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
@@ -65,6 +69,33 @@ def read_bounded(path: str, option: str) -> bytes:
     if len(data) > MAX_JSON_BYTES:
         raise too_large(option, path)
     return data
+
+
+def read_stdin(option: str) -> bytes:
+    """All of stdin, at most MAX_JSON_BYTES + 1 bytes. It may come late (a workflow runner
+    piping its output object once it is done) so there is no time limit, but a terminating
+    signal ends the wait: the read goes in slices between which pending signals are seen."""
+    if sys.stdin is None:
+        raise InvalidUpdate(f"{option}: cannot read stdin: it is closed")
+    fd = sys.stdin.fileno()
+    chunks: list[bytes] = []
+    size = 0
+    while size <= MAX_JSON_BYTES:
+        signum = interrupts.pending()
+        if signum is not None:
+            raise InputInterrupted("stdin", interrupts.signal_name(signum), signum)
+        try:
+            ready, _, _ = select.select([fd], [], [], STDIN_POLL_SECONDS)
+            if not ready:
+                continue
+            chunk = os.read(fd, min(65_536, MAX_JSON_BYTES + 1 - size))
+        except OSError as error:
+            raise InvalidUpdate(f"{option}: cannot read stdin: {error.strerror}") from None
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
 
 
 def too_large(option: str, path: str) -> InvalidUpdate:
