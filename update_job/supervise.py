@@ -269,9 +269,8 @@ class Supervisor:
             interrupted = self.send_best_effort(start)
             if interrupted is not None or forwarder.received is not None:
                 signum = interrupted or forwarder.received or signal.SIGTERM
-                outcome = Outcome(
-                    128 + signum, f"{signal_name(signum)} before {name} started: not run", True
-                )
+                not_run = f"{signal_name(signum)} before {name} started: not run"
+                outcome = Outcome(128 + signum, not_run, failed=True)
             else:
                 outcome = self.run_command()
             return self.send_final(outcome)
