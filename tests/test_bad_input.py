@@ -515,3 +515,14 @@ def test_a_non_finite_number_from_anywhere_is_refused_not_sent_as_null(number: f
     # the same rule in the message itself.
     with pytest.raises(InvalidUpdate, match=r"invalid outputs: the number .* is not finite"):
         make_update("job-1", "succeeded", outputs={"granules": [{"size": number}]})
+
+
+@pytest.mark.parametrize("code", ["2147483648", "-2147483649", "99999999999999999999999"])
+def test_an_exit_code_the_index_cannot_store_is_refused(
+    update_job: RunCommand, testbed: LocalTopics, code: str
+) -> None:
+    result = update_job("--job-id", "x", "--exit-code", code, *topic_args(testbed.standard))
+    assert result.returncode == 2
+    [line] = result.stderr.strip().splitlines()
+    assert "--exit-code" in line and code in line
+    assert testbed.standard.receive() == []

@@ -4,6 +4,7 @@ local SNS -> SQS endpoint; also the status vocabulary of cwl/update-job.cwl."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import Any
 import pytest
 
 from localaws import LOCAL_AWS_ENV, Subscription
-from tests.conftest import TESTS, LocalTopics
+from tests.conftest import CLOSED_ENDPOINT, TESTS, LocalTopics
 from tests.consumer import document_after
 from tests.cwlrun import CwlRun, run_cwl
 from tests.test_cwl import TOOL, load
@@ -157,4 +158,24 @@ def test_the_update_job_tool_takes_the_deployments_own_status(
     refused = run(TOOL, {**job, "extra_statuses": None}, tmp_path / "again", topic)
     assert refused.returncode != 0
     assert "unknown status 'Dismissed'" in refused.stderr
+    assert topic.receive() == []
+
+
+def test_the_compat_tool_with_best_effort_keeps_the_workflow_going_through_an_outage(
+    testbed: LocalTopics, tmp_path: Path
+) -> None:
+    topic = testbed.standard
+    down = dataclasses.replace(topic, endpoint_url=CLOSED_ENDPOINT)
+    job = {
+        "job_id": "unity-down",
+        "job_status": "running",
+        "jobs_data_sns_topic_arn": topic.topic_arn,
+        "timeout": 1.0,
+    }
+    failed = run(COMPAT, job, tmp_path / "strict", down)
+    assert failed.returncode != 0  # without best effort, the outage fails the step
+    result = run(COMPAT, {**job, "best_effort": True}, tmp_path / "lenient", down)
+    assert result.returncode == 0, result.stderr
+    errors = Path(result.outputs["errors"]["path"]).read_text()
+    assert "not delivered" in errors  # the loss is said, in the step's log
     assert topic.receive() == []

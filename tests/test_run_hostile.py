@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.server
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -204,3 +205,22 @@ def test_a_spool_lost_while_the_command_runs_does_not_cost_the_final_update(
     assert "final update sent without the spool: cannot write to spool directory" in result.stderr
     statuses = [delivery.message["status"] for delivery in testbed.standard.receive()]
     assert statuses == ["running", "succeeded"]
+
+
+def test_a_command_whose_path_is_not_utf8_still_runs_and_is_reported(
+    testbed: LocalTopics, tmp_path: Path
+) -> None:
+    command = os.fsencode(tmp_path) + b"/c\xffd"
+    Path(os.fsdecode(command)).write_text("#!/bin/sh\necho ran\n")
+    os.chmod(command, 0o700)
+    result = subprocess.run(
+        [UPDATE_JOB, "run", "--job-id", "bytes-1", *topic_args(testbed.fifo), "--",
+         os.fsdecode(command)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "ran\n"
+    assert testbed.fifo.statuses() == ["running", "succeeded"]

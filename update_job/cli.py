@@ -306,7 +306,9 @@ def cli() -> None:
 @extra_statuses_option
 @click.option(
     "--exit-code",
-    type=int,
+    # A 32-bit integer, as the index maps it: a larger one would make the update a message
+    # the consumer cannot store, and the job would stay `running`.
+    type=click.IntRange(-(2**31), 2**31 - 1),
     help="A workflow's exit code: status succeeded for 0, else failed (unless --status is "
     "given); goes in the message, and update-job exits with it after publishing.",
 )

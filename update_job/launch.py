@@ -9,13 +9,14 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from typing import NoReturn
+from typing import Any, NoReturn, TextIO
 
 
 def main() -> NoReturn:
     from update_job import interrupts
 
     interrupts.install()
+    sys.stdout, sys.stderr = tolerant(sys.stdout), tolerant(sys.stderr)
     from update_job.cli import main as cli_main
 
     try:
@@ -40,6 +41,33 @@ def exit_now(status: int, signum: int | None) -> NoReturn:
         print(f"update-job: stopped by {signal_name(signum)}", file=sys.stderr)
         status = 128 + signum
     for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(OSError, ValueError):  # a closed pipe: nothing more to say
+        if stream is not None:
             stream.flush()
     os._exit(status)
+
+
+class TolerantStream:
+    """stdout or stderr whose failures (a closed pipe, a full disk) are left unsaid: the
+    exit status tells whether the update was delivered, and a step whose update went out
+    must not fail for its log (a rerun would publish the update again)."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except (OSError, ValueError):
+            return len(text)
+
+    def flush(self) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            self._stream.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def tolerant(stream: TextIO | None) -> Any:
+    # None: the descriptor was closed when the process started; click then writes nothing.
+    return None if stream is None else TolerantStream(stream)

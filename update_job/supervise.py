@@ -72,7 +72,10 @@ class Supervision:
 
     @property
     def name(self) -> str:
-        return Path(self.command[0]).name
+        # A path's bytes that are not UTF-8 (kept by Python as lone surrogates) cannot go in
+        # a message: shown as the replacement character, and the command still runs.
+        name = Path(self.command[0]).name
+        return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def exit_status(returncode: int) -> int:
@@ -186,9 +189,10 @@ class StdoutTee:
             if passing:
                 try:
                     write_all(sys.stdout.fileno(), chunk)
-                except OSError:
-                    # Our stdout is gone (a closed pipe): keep reading so that the command
-                    # is not stopped by it, only its output is lost.
+                except (OSError, ValueError, AttributeError):
+                    # Our stdout is gone (a closed pipe, a full disk, or closed from the
+                    # start: None): keep reading so that the command is not stopped by it,
+                    # only its output is lost.
                     passing = False
         self.source.close()
 

@@ -95,6 +95,9 @@ def read_stdin(option: str) -> bytes:
             break
         chunks.append(chunk)
         size += len(chunk)
+    signum = interrupts.pending()
+    if signum is not None:  # it came with the end of input (a writer killed with us)
+        raise InputInterrupted("stdin", interrupts.signal_name(signum), signum)
     return b"".join(chunks)
 
 

@@ -92,6 +92,20 @@ inputs:
     inputBinding:
       prefix: --extra-statuses
       itemSeparator: ","
+  timeout:
+    type: float?
+    label: Delivery timeout
+    doc: Give up delivering after this many seconds, retries included (default 30).
+    inputBinding:
+      prefix: --timeout
+  best_effort:
+    type: boolean?
+    label: Best effort
+    doc: |
+      When the update cannot be delivered, warn and succeed anyway: a jobs-database outage
+      does not stop the workflow (the loss is said in `errors`).
+    inputBinding:
+      prefix: --best-effort
 
 outputs:
   results:
