@@ -511,3 +511,51 @@ def test_replay_of_a_spool_it_cannot_lock_is_one_line_exit_2(
         assert result.returncode == 2
         assert len(result.stderr.splitlines()) == 1 and "Traceback" not in result.stderr
     assert testbed.standard.receive() == []
+
+
+def test_a_time_without_a_zone_is_malformed_and_never_poisons_the_job(
+    testbed: LocalTopics, update_job: RunCommand, tmp_path: Path
+) -> None:
+    topic = testbed.standard
+    path = seed(tmp_path, topic.topic_arn, testbed.endpoint_url, "job-z", "running")
+    record = json.loads(path.read_text())
+    message = json.loads(record["params"]["Message"])
+    message["updated"] = message["updated"].removesuffix("Z")  # no zone
+    record["params"]["Message"] = json.dumps(message)
+    path.write_text(json.dumps(record))
+    result = update_job("replay", str(tmp_path), "--timeout", "5")
+    assert result.returncode == 1
+    assert f"rejected {path.name}, moved to {tmp_path / 'rejected'}: malformed: " in result.stdout
+    assert "has no zone" in result.stdout
+    assert topic.receive() == []
+    # The job's later updates go as ever.
+    later = update_job(
+        "--job-id", "job-z", "--exit-code", "0", *topic_args(topic), "--spool", str(tmp_path)
+    )
+    assert later.returncode == 0, later.stderr
+    assert [d.message["status"] for d in topic.receive()] == ["succeeded"]
+
+
+def test_a_jobs_record_with_a_time_without_a_zone_is_ignored_with_a_warning(
+    testbed: LocalTopics, update_job: RunCommand, tmp_path: Path
+) -> None:
+    topic = testbed.standard
+    first = update_job("--job-id", "job-r", "--status", "running", *topic_args(topic),
+                       "--spool", str(tmp_path))  # fmt: skip
+    assert first.returncode == 0, first.stderr
+    [record_path] = (tmp_path / "jobs").glob("*.json")
+    record = json.loads(record_path.read_text())
+    for entry in record["fields"].values():
+        entry["updated"] = entry["updated"].removesuffix("Z")
+    record_path.write_text(json.dumps(record))
+    later = update_job("--job-id", "job-r", "--exit-code", "0", *topic_args(topic),
+                       "--spool", str(tmp_path))  # fmt: skip
+    assert later.returncode == 0, later.stderr
+    assert "Traceback" not in later.stderr and "TypeError" not in later.stderr
+    warning, published = later.stderr.splitlines()
+    assert warning.startswith(
+        f"update-job: warning: job job-r: its record {record_path} is damaged"
+    )
+    assert "has no zone" in warning and warning.endswith(", ignored")
+    assert published.startswith("update-job: published succeeded for job job-r")
+    assert [d.message["status"] for d in topic.receive()] == ["running", "succeeded"]

@@ -272,10 +272,12 @@ def warn_runner_internal(locations: list[str]) -> None:
 
 def report_sent(receipt: Receipt) -> None:
     """The log line on stderr: what was published, or the warning that it was not."""
+    for text in receipt.warnings:
+        warn(text)
     if receipt.message_id is not None:
         update = receipt.update
         click.echo(
-            f"update-job: published {update.status} for job {update.id} "
+            f"update-job: published {receipt.status_sent()} for job {update.id} "
             f"(message id {receipt.message_id})",
             err=True,
         )

@@ -3,6 +3,7 @@ policy as a direct send (its job's record, corrections), each file removed once 
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from contextlib import ExitStack
@@ -188,4 +189,8 @@ def describe_sent(sent: Sent) -> str:
         text += f", correction spooled to {sent.correction_spooled.name}"
     if sent.unordered:
         text += ", without its job's record (it could not be written)"
+    if sent.params is not None:
+        text += f", as status {json.loads(sent.params['Message'])['status']}"
+    if sent.damaged is not None:
+        text += f"; {sent.damaged}, ignored"
     return text

@@ -123,10 +123,13 @@ def message_of(envelope: dict[str, Any]) -> dict[str, Any]:
 
 
 def spooled_files(spool_dir: Path) -> list[Path]:
-    """The files in `spool_dir` named as store() names them, oldest first."""
-    return sorted(
-        spool_dir / name for name in os.listdir(spool_dir) if SPOOLED_NAME.fullmatch(name)
-    )
+    """The files in `spool_dir` named as store() names them, oldest first (none if there is
+    no such directory yet)."""
+    try:
+        names = os.listdir(spool_dir)
+    except FileNotFoundError:
+        return []
+    return sorted(spool_dir / name for name in names if SPOOLED_NAME.fullmatch(name))
 
 
 def is_spool(spool_dir: Path) -> bool | None:
