@@ -450,6 +450,7 @@ def test_replay_of_a_directory_that_is_not_a_spool_moves_nothing(
     update_job: RunCommand, tmp_path: Path
 ) -> None:
     (tmp_path / "cwl.output.json").write_text("{}")
+    (tmp_path / "jobs").mkdir()  # a user's own directory of that name is no sign of a spool
     for where in (str(tmp_path), "."):
         result = subprocess.run(
             [UPDATE_JOB, "replay", where], capture_output=True, text=True, cwd=tmp_path,
@@ -458,7 +459,7 @@ def test_replay_of_a_directory_that_is_not_a_spool_moves_nothing(
         assert result.returncode == 2
         [line] = result.stderr.splitlines()
         assert line.startswith(f"update-job: error: {where} is not a spool directory")
-    assert sorted(path.name for path in tmp_path.iterdir()) == ["cwl.output.json"]
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["cwl.output.json", "jobs"]
 
 
 def test_replay_of_an_empty_directory_has_nothing_to_replay(

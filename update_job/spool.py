@@ -25,7 +25,7 @@ from typing import Any
 
 from update_job.endpoint import redact_url
 from update_job.errors import InvalidUpdate
-from update_job.jobstate import STATE_DIR, moment, private_directory
+from update_job.jobstate import moment, private_directory
 
 SPOOL_FORMAT = 1
 LOCK_NAME = ".replay.lock"
@@ -133,16 +133,13 @@ def spooled_files(spool_dir: Path) -> list[Path]:
 
 
 def is_spool(spool_dir: Path) -> bool | None:
-    """Whether update-job spools to `spool_dir`: its marker, its jobs' records or a spooled
-    file is there. None for an empty directory (nothing to replay, nothing to harm)."""
+    """Whether update-job spools to `spool_dir`: its marker or a spooled file is there (not
+    merely a `jobs` directory, a name a user's own directory may well hold). None for an
+    empty directory (nothing to replay, nothing to harm)."""
     names = os.listdir(spool_dir)
     if not names:
         return None
-    return (
-        MARKER_NAME in names
-        or STATE_DIR in names
-        or any(SPOOLED_NAME.fullmatch(name) for name in names)
-    )
+    return MARKER_NAME in names or any(SPOOLED_NAME.fullmatch(name) for name in names)
 
 
 class LockBusy(Exception):
