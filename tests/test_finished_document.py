@@ -163,3 +163,10 @@ def test_a_start_replayed_after_the_end_still_gives_the_document_its_start_field
     assert document["inputs"]["granule_count"] == 3
     assert document["labels"] == ["late"]
     assert "start-time" in document and "stop-time" in document
+    # A consumer that applied only a strictly later `updated` would drop the replayed start
+    # and lose what only it carried: why the contract applies a tie.
+    strictly_later = [messages[0]] + [
+        m for m in messages[1:] if m["updated"] > messages[0]["updated"]
+    ]
+    lost = document_after(strictly_later, stored_by_the_processing_server("doc-late-start"))
+    assert lost is not None and "granule_count" not in lost["inputs"]
