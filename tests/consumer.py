@@ -3,12 +3,15 @@ messages it receives, in the order it receives them.
 
 Unity's ingest Lambda indexes a `submitted` message (the document is replaced by it) and
 updates the document with any other (an Elasticsearch partial update: objects merge field
-by field, anything else is replaced), failing when the document does not exist.
+by field, anything else is replaced), failing when the document does not exist. As
+docs/consumer.md asks of it, it applies a message only if its `updated` is not older than
+the document's: a later one and one with the same `updated` (a tie merges) are applied.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 
@@ -27,7 +30,20 @@ def merged(stored: dict[str, Any], partial: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+def moment(timestamp: str) -> datetime:
+    return datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
+
+
+def older(message: dict[str, Any], document: dict[str, Any]) -> bool:
+    """Whether `message` is older than the stored `document`: then it is not applied."""
+    if "updated" not in document or "updated" not in message:
+        return False
+    return moment(message["updated"]) < moment(document["updated"])
+
+
 def apply(document: dict[str, Any] | None, message: dict[str, Any]) -> dict[str, Any]:
+    if document is not None and older(message, document):
+        return document
     if message["status"] == "submitted":
         return dict(message)
     if document is None:

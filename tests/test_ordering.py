@@ -20,9 +20,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import UPDATE_JOB, LocalTopics, RunCommand, run_update_job, topic_args
+from tests.consumer import document_after
 from tests.faultproxy import FaultProxy
 from update_job.envelope import make_envelope, parse_topic_arn
-from update_job.jobstate import JobState
+from update_job.jobstate import JobRecord, JobState
 from update_job.message import JobUpdate
 from update_job.spool import replay_lock, spooled_files, store
 
@@ -31,13 +32,10 @@ PYTHON = sys.executable
 
 def consumer_document(messages: list[dict[str, Any]], job_id: str) -> dict[str, Any]:
     """The job's document as the consumer leaves it: it exists (the processing server
-    created it); `submitted` indexes, every other status merges."""
-    document: dict[str, Any] = {"id": job_id, "status": "submitted"}
-    for message in messages:
-        if message["status"] == "submitted":
-            document = dict(message)
-        else:
-            document.update(message)
+    created it); `submitted` indexes, every other status merges; a message older than the
+    document is not applied, one with the same `updated` is (docs/consumer.md)."""
+    document = document_after(messages, {"id": job_id, "status": "submitted"})
+    assert document is not None
     return document
 
 
@@ -237,21 +235,26 @@ def test_run_with_a_spooled_start_ends_finished_with_the_start_fields(
 OPTIONAL_FIELDS = ["inputs", "labels", "user-id", "start-time", "message", "progress", "outputs"]
 
 
+FINAL = ("succeeded", "failed")
+
+
 @st.composite
-def histories(draw: st.DrawFn) -> tuple[list[dict[str, Any]], list[int], list[bool]]:
+def histories(
+    draw: st.DrawFn, after_final: bool = False
+) -> tuple[list[dict[str, Any]], list[int], list[bool]]:
+    """A job's updates in `updated` order; a final status is followed only by final ones
+    (a job does not run again once it ended), unless `after_final`."""
     count = draw(st.integers(min_value=2, max_value=6))
     updates = []
+    ended = False
     for index in range(count):
         names = draw(st.lists(st.sampled_from(OPTIONAL_FIELDS), unique=True))
-        update: dict[str, Any] = {
-            "id": "job-p",
-            # `submitted` (which replaces the document) as the first update, as the
-            # processing server sends it.
-            "status": draw(
-                st.sampled_from(["running", "succeeded", "failed", *(["submitted"] * (index == 0))])
-            ),
-            "updated": stamp(10 + index),
-        }
+        # `submitted` (which replaces the document) as the first update, as the
+        # processing server sends it.
+        choices = ["running", *FINAL, *(["submitted"] * (index == 0))]
+        status = draw(st.sampled_from(FINAL if ended and not after_final else choices))
+        ended = ended or status in FINAL
+        update: dict[str, Any] = {"id": "job-p", "status": status, "updated": stamp(10 + index)}
         for name in names:
             update[name] = f"{name} of update {index}"
         updates.append(update)
@@ -268,6 +271,31 @@ def histories(draw: st.DrawFn) -> tuple[list[dict[str, Any]], list[int], list[bo
 def test_any_interleaving_ends_as_if_in_order(
     history: tuple[list[dict[str, Any]], list[int], list[bool]], tmp_path_factory: Any
 ) -> None:
+    updates, _, _ = history
+    arrived = play(history, tmp_path_factory)
+    assert consumer_document(arrived, "job-p") == consumer_document(updates, "job-p")
+
+
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(history=histories(after_final=True))
+def test_no_interleaving_takes_a_job_out_of_a_final_status(
+    history: tuple[list[dict[str, Any]], list[int], list[bool]], tmp_path_factory: Any
+) -> None:
+    # Even when a clock put a non-final update after a final one.
+    updates, _, _ = history
+    arrived = play(history, tmp_path_factory)
+    document = document_after(arrived, {"id": "job-p", "status": "submitted"})
+    assert document is not None
+    if any(update["status"] in FINAL for update in updates):
+        assert document["status"] in FINAL, arrived
+
+
+def play(
+    history: tuple[list[dict[str, Any]], list[int], list[bool]], tmp_path_factory: Any
+) -> list[dict[str, Any]]:
+    """The messages that reach the consumer, in order, when `history` is played."""
     updates, schedule, fails = history
     state = JobState(tmp_path_factory.mktemp("spool"), "job-p")
     arrived: list[dict[str, Any]] = []
@@ -297,8 +325,7 @@ def test_any_interleaving_ends_as_if_in_order(
         outgoing = state.prepare(updates[index])
         if outgoing is not None:
             acknowledge(outgoing)
-
-    assert consumer_document(arrived, "job-p") == consumer_document(updates, "job-p")
+    return arrived
 
 
 def test_stale_submitted_is_merged_not_indexed(tmp_path: Path) -> None:
@@ -379,3 +406,84 @@ def test_replays_racing_direct_updates_end_as_if_in_order(
     assert consumer_document(arrived, job) == expected
     assert expected["status"] == "succeeded"
     assert expected["inputs"] == START_FIELDS["inputs"]
+
+
+FAR_FUTURE = "2999-01-01T00:00:00.000Z"
+
+
+def record_of(spool_dir: Path, job: str, fields: dict[str, tuple[str, Any]]) -> Path:
+    """The job's record in the spool as another node (or a clock) left it."""
+    state = JobState(spool_dir, job)
+    JobRecord(job, fields, {}).save(state.path)
+    return state.path
+
+
+def test_a_clock_ahead_never_makes_a_finished_job_running(
+    testbed: LocalTopics, update_job: RunCommand, tmp_path: Path
+) -> None:
+    # A `running` sent from a node whose clock was far ahead (or before the clock was stepped
+    # back): its `updated` is later than the job's real end.
+    running = {"status": (FAR_FUTURE, "running"), "updated": (FAR_FUTURE, FAR_FUTURE),
+               "progress": (FAR_FUTURE, 50)}  # fmt: skip
+    record_of(tmp_path, "skew", running)
+    result = update_job(
+        "--job-id", "skew", "--exit-code", "0", *topic_args(testbed.fifo),
+        "--spool", str(tmp_path), "--json",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    [delivery] = testbed.fifo.receive()
+    assert delivery.message["status"] == "succeeded"
+    assert delivery.message["progress"] == 100
+    assert delivery.message["updated"] > FAR_FUTURE  # just after: it stands at the consumer
+    assert delivery.envelope["MessageAttributes"]["status"]["Value"] == "succeeded"
+    # The log line and the receipt say what went out.
+    assert result.stderr.splitlines()[0].startswith("update-job: published succeeded for job skew")
+    receipt = json.loads(result.stdout)
+    assert receipt["sent"]["message"] == delivery.message
+    after = document_after([delivery.message], {"id": "skew", "status": "running",
+                                                "updated": FAR_FUTURE, "progress": 50})  # fmt: skip
+    assert after is not None and after["status"] == "succeeded" and after["progress"] == 100
+
+
+def test_no_update_after_a_final_one_sets_another_status_whatever_its_time(
+    testbed: LocalTopics, update_job: RunCommand, tmp_path: Path
+) -> None:
+    end = update_job("--job-id", "late", "--exit-code", "3", *topic_args(testbed.fifo),
+                     "--spool", str(tmp_path))  # fmt: skip
+    assert end.returncode == 3, end.stderr
+    # A `running` stamped later (a node whose clock is ahead, a heartbeat racing the end).
+    late = update_job(
+        "--job-id", "late", "--status", "running", "--message", "step 2", "--label", "x",
+        *topic_args(testbed.fifo), "--spool", str(tmp_path),
+    )  # fmt: skip
+    assert late.returncode == 0, late.stderr
+    assert late.stderr.splitlines()[0].startswith("update-job: published failed for job late")
+    final, extra = [d.message for d in testbed.fifo.receive()]
+    assert final["status"] == "failed"
+    # Its own fields go, without the status or anything the final update set.
+    assert extra == {"id": "late", "status": "failed", "updated": final["updated"],
+                     "labels": ["x"]}  # fmt: skip
+    document = document_after([final, extra], {"id": "late", "status": "submitted"})
+    assert document is not None
+    assert document["status"] == "failed" and document["message"] == final["message"]
+
+
+def test_a_final_status_is_never_replaced_by_another_in_any_order(tmp_path: Path) -> None:
+    # Whatever the `updated` times say, once a final update is recorded a non-final one
+    # carries the final status, and a final one after a non-final one keeps its own.
+    for final_first in (True, False):
+        for final_time, other_time in ((stamp(5), stamp(9)), (stamp(9), stamp(5))):
+            job = f"job-{final_first}-{final_time[-7:-5]}"
+            state = JobState(tmp_path, job)
+            final = {"id": job, "status": "succeeded", "updated": final_time, "progress": 100}
+            other = {"id": job, "status": "running", "updated": other_time, "progress": 50}
+            sent = []
+            for message in (final, other) if final_first else (other, final):
+                outgoing = state.prepare(message)
+                if outgoing is not None:
+                    sent.append(outgoing.message)
+                    state.delivered(outgoing)
+            assert sent[-1]["status"] == "succeeded" or sent[0]["status"] == "succeeded"
+            document = document_after(sent, {"id": job, "status": "submitted"})
+            assert document is not None
+            assert (document["status"], document["progress"]) == ("succeeded", 100), sent

@@ -394,3 +394,169 @@ def test_a_signal_stops_a_replay_and_leaves_the_files_not_sent(
     again = update_job("replay", str(tmp_path), "--endpoint-url", testbed.endpoint_url)
     assert again.returncode == 0, again.stdout
     assert len(testbed.standard.receive()) == 3
+
+
+def spool_with_one_update(testbed: LocalTopics, spool_dir: Path, job: str) -> Path:
+    """A spool directory as a failed delivery leaves it: its marker and one update."""
+    return seed(spool_dir, testbed.standard.topic_arn, CLOSED_ENDPOINT, job, "running")
+
+
+@pytest.mark.parametrize("kind", ["fifo", "huge", "link-to-dev-zero", "directory"])
+def test_replay_reads_only_small_regular_files_and_still_sends_the_update(
+    testbed: LocalTopics, update_job: RunCommand, tmp_path: Path, kind: str
+) -> None:
+    spool_dir = tmp_path / "spool"
+    spool_with_one_update(testbed, spool_dir, "job-h")
+    hostile = spool_dir / f"{0:020d}-{kind}.json"
+    if kind == "fifo":
+        os.mkfifo(hostile)  # an open() for reading would wait for a writer forever
+    elif kind == "huge":
+        with hostile.open("wb") as file:
+            file.truncate(3 * 1024**3)  # sparse: 3 GiB that must never be read whole
+    elif kind == "link-to-dev-zero":
+        hostile.symlink_to("/dev/zero")
+    else:
+        hostile.mkdir()
+    result = update_job(
+        "replay", str(spool_dir), "--endpoint-url", testbed.endpoint_url, "--deadline", "20",
+        timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr  # 1: an entry was rejected
+    assert "Traceback" not in result.stderr
+    rejected = spool_dir / "rejected"
+    assert f"rejected {hostile.name}, moved to {rejected}: malformed: " in result.stdout
+    assert (rejected / f"{hostile.name}.reason").exists()
+    assert not hostile.exists() and not hostile.is_symlink()
+    # The real update was still tried, and sent.
+    assert [d.message["id"] for d in testbed.standard.receive()] == ["job-h"]
+    assert spooled_files(spool_dir) == []
+
+
+def test_replay_touches_no_file_that_store_did_not_name(
+    testbed: LocalTopics, update_job: RunCommand, tmp_path: Path
+) -> None:
+    spool_dir = tmp_path / "spool"
+    spool_with_one_update(testbed, spool_dir, "job-n")
+    users_file = spool_dir / "cwl.output.json"
+    users_file.write_text("{}")
+    result = update_job("replay", str(spool_dir), "--endpoint-url", testbed.endpoint_url)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert users_file.read_text() == "{}"
+    assert not (spool_dir / "rejected").exists()
+    assert [d.message["id"] for d in testbed.standard.receive()] == ["job-n"]
+
+
+def test_replay_of_a_directory_that_is_not_a_spool_moves_nothing(
+    update_job: RunCommand, tmp_path: Path
+) -> None:
+    (tmp_path / "cwl.output.json").write_text("{}")
+    (tmp_path / "jobs").mkdir()  # a user's own directory of that name is no sign of a spool
+    for where in (str(tmp_path), "."):
+        result = subprocess.run(
+            [UPDATE_JOB, "replay", where], capture_output=True, text=True, cwd=tmp_path,
+            timeout=60, check=False,
+        )  # fmt: skip
+        assert result.returncode == 2
+        [line] = result.stderr.splitlines()
+        assert line.startswith(f"update-job: error: {where} is not a spool directory")
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["cwl.output.json", "jobs"]
+
+
+def test_replay_of_an_empty_directory_has_nothing_to_replay(
+    update_job: RunCommand, tmp_path: Path
+) -> None:
+    result = update_job("replay", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.strip() == f"update-job: replayed 0, 0 left in {tmp_path}"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_empty_spool_path_is_a_usage_error(update_job: RunCommand, tmp_path: Path) -> None:
+    publish = (
+        "--job-id",
+        "job-e",
+        "--status",
+        "running",
+        *topic_args(UNREACHABLE_TOPIC, CLOSED_ENDPOINT),
+    )
+    runs = [
+        (("replay", ""), None),
+        ((*publish, "--spool", ""), None),
+        ((*publish,), {**os.environ, "UPDATE_JOB_SPOOL_DIR": ""}),
+        (("run", "--job-id", "job-e", *topic_args(UNREACHABLE_TOPIC, CLOSED_ENDPOINT),
+          "--spool", "", "--", "true"), None),
+    ]  # fmt: skip
+    for args, env in runs:
+        result = subprocess.run(
+            [UPDATE_JOB, *args], capture_output=True, text=True, cwd=tmp_path, env=env,
+            timeout=60, check=False,
+        )  # fmt: skip
+        assert result.returncode == 2, (args, result.stderr)
+        [line] = result.stderr.splitlines()
+        assert "empty path" in line, line
+    assert list(tmp_path.iterdir()) == []  # nothing spooled into the current directory
+
+
+def test_replay_of_a_spool_it_cannot_lock_is_one_line_exit_2(
+    testbed: LocalTopics, update_job: RunCommand, tmp_path: Path
+) -> None:
+    spool_with_one_update(testbed, tmp_path, "job-l")
+    (tmp_path / ".replay.lock").mkdir()  # as unusable as a read-only directory, even as root
+    result = update_job("replay", str(tmp_path), "--endpoint-url", testbed.endpoint_url)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        f"update-job: error: cannot use spool directory {tmp_path}: Is a directory"
+    ]
+    for proc in ("/proc", "/"):
+        result = update_job("replay", proc)
+        assert result.returncode == 2
+        assert len(result.stderr.splitlines()) == 1 and "Traceback" not in result.stderr
+    assert testbed.standard.receive() == []
+
+
+def test_a_time_without_a_zone_is_malformed_and_never_poisons_the_job(
+    testbed: LocalTopics, update_job: RunCommand, tmp_path: Path
+) -> None:
+    topic = testbed.standard
+    path = seed(tmp_path, topic.topic_arn, testbed.endpoint_url, "job-z", "running")
+    record = json.loads(path.read_text())
+    message = json.loads(record["params"]["Message"])
+    message["updated"] = message["updated"].removesuffix("Z")  # no zone
+    record["params"]["Message"] = json.dumps(message)
+    path.write_text(json.dumps(record))
+    result = update_job("replay", str(tmp_path), "--timeout", "5")
+    assert result.returncode == 1
+    assert f"rejected {path.name}, moved to {tmp_path / 'rejected'}: malformed: " in result.stdout
+    assert "has no zone" in result.stdout
+    assert topic.receive() == []
+    # The job's later updates go as ever.
+    later = update_job(
+        "--job-id", "job-z", "--exit-code", "0", *topic_args(topic), "--spool", str(tmp_path)
+    )
+    assert later.returncode == 0, later.stderr
+    assert [d.message["status"] for d in topic.receive()] == ["succeeded"]
+
+
+def test_a_jobs_record_with_a_time_without_a_zone_is_ignored_with_a_warning(
+    testbed: LocalTopics, update_job: RunCommand, tmp_path: Path
+) -> None:
+    topic = testbed.standard
+    first = update_job("--job-id", "job-r", "--status", "running", *topic_args(topic),
+                       "--spool", str(tmp_path))  # fmt: skip
+    assert first.returncode == 0, first.stderr
+    [record_path] = (tmp_path / "jobs").glob("*.json")
+    record = json.loads(record_path.read_text())
+    for entry in record["fields"].values():
+        entry["updated"] = entry["updated"].removesuffix("Z")
+    record_path.write_text(json.dumps(record))
+    later = update_job("--job-id", "job-r", "--exit-code", "0", *topic_args(topic),
+                       "--spool", str(tmp_path))  # fmt: skip
+    assert later.returncode == 0, later.stderr
+    assert "Traceback" not in later.stderr and "TypeError" not in later.stderr
+    warning, published = later.stderr.splitlines()
+    assert warning.startswith(
+        f"update-job: warning: job job-r: its record {record_path} is damaged"
+    )
+    assert "has no zone" in warning and warning.endswith(", ignored")
+    assert published.startswith("update-job: published succeeded for job job-r")
+    assert [d.message["status"] for d in topic.receive()] == ["running", "succeeded"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -29,6 +30,8 @@ from update_job.sns import DEFAULT_TIMEOUT
 from update_job.values import job_inputs, job_outputs
 
 Command = TypeVar("Command", bound=Callable[..., Any])
+
+SPOOL_DIR_VARIABLE = "UPDATE_JOB_SPOOL_DIR"
 
 
 def in_cli_words(error: UpdateJobError) -> str:
@@ -124,6 +127,18 @@ class EndpointURL(click.types.StringParamType):
             self.fail(str(error), param, ctx)
 
 
+class SpoolDir(click.Path):
+    """A spool directory: never the empty path, which would be the current directory."""
+
+    def __init__(self) -> None:
+        super().__init__(file_okay=False, path_type=Path)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and not value:
+            self.fail("an empty path is no spool directory", param, ctx)
+        return super().convert(value, param, ctx)
+
+
 TEXT = Text()
 
 
@@ -142,6 +157,12 @@ def sender_options(command: Command) -> Command:
         dry_run: bool,
         **kwargs: Any,
     ) -> Any:
+        if spool_dir is None and os.environ.get(SPOOL_DIR_VARIABLE) == "":
+            # Set, but to nothing (`UPDATE_JOB_SPOOL_DIR=$UNSET`): a spool was meant.
+            raise click.BadParameter(
+                f"{SPOOL_DIR_VARIABLE} is set to an empty path, which is no spool directory",
+                param_hint="'--spool'",
+            )
         sender = Sender(topic_arn, endpoint_url, timeout, spool_dir, best_effort, dry_run)
         return command(*args, sender=sender, **kwargs)
 
@@ -170,8 +191,8 @@ def sender_options(command: Command) -> Command:
         click.option(
             "--spool",
             "spool_dir",
-            type=click.Path(file_okay=False, path_type=Path),
-            envvar="UPDATE_JOB_SPOOL_DIR",
+            type=SpoolDir(),
+            envvar=SPOOL_DIR_VARIABLE,
             show_envvar=True,
             help="Keep an update that cannot be delivered in this directory, for "
             "`update-job replay`.",
@@ -251,10 +272,12 @@ def warn_runner_internal(locations: list[str]) -> None:
 
 def report_sent(receipt: Receipt) -> None:
     """The log line on stderr: what was published, or the warning that it was not."""
+    for text in receipt.warnings:
+        warn(text)
     if receipt.message_id is not None:
         update = receipt.update
         click.echo(
-            f"update-job: published {update.status} for job {update.id} "
+            f"update-job: published {receipt.status_sent()} for job {update.id} "
             f"(message id {receipt.message_id})",
             err=True,
         )
@@ -388,7 +411,7 @@ def publish_command(  # noqa: PLR0913, PLR0917 - click hands each option over as
 
 
 @cli.command(name="replay")
-@click.argument("spool_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("spool_dir", type=SpoolDir())
 @click.option(
     "--endpoint-url",
     type=EndpointURL(),
@@ -417,8 +440,10 @@ def replay_command(
     than one already sent through SPOOL_DIR goes without the fields the newer one set, so
     it never sets the job back. A file that is not a spooled update, or that SNS refuses
     for good (topic gone, invalid parameter), is moved to SPOOL_DIR/rejected with a
-    .reason file. Safe to run again or alongside another replay. Exits 1 if any update is
-    left or rejected; a signal stops it with the files not yet sent left in place.
+    .reason file; files not named as update-job spools them are left alone. Safe to run
+    again or alongside another replay. Exits 1 if any update is left or rejected, 2 if
+    SPOOL_DIR is no spool directory (nor empty) or unusable; a signal stops it with the
+    files not yet sent left in place.
     """
     from update_job.replay import replay
 

@@ -17,9 +17,11 @@ if it is not delivered, made final once it is), under a lock held only for that
 read-modify-write, never across the network. A newer update sent while an older one was on
 its way may still reach SNS first; so when an update is acknowledged the record is read
 again, and any of its fields that a newer update claimed meanwhile is sent once more with
-the newer value (a correction). The job's document then ends as if every update had
-arrived in order. A claim left by a process killed while sending counts as delivered: the
-update may well have arrived.
+the newer value (a correction, which restates the update's own fields as well, in case
+the consumer dropped the update as older than its document). The job's document then ends
+as if every update had arrived in order; a delivered correction counts as delivered in the
+record. A claim left by a process killed while sending counts as delivered: the update may
+well have arrived.
 
 A rewritten update or a correction is a new message body: on a FIFO topic it gets a new
 deduplication id derived from that body (and, for a correction, from the update it
@@ -38,7 +40,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -49,11 +51,26 @@ STATE_DIR = "jobs"
 LOCK_WAIT = 5.0
 # Fields that every update carries and that only ever go together.
 STATUS_FIELDS = ("status", "updated")
+# A job that reached one of these stays there: no other status replaces it, whatever the
+# clocks say (one stepped back, or two nodes sharing a spool with different times).
+FINAL_STATUSES = frozenset({"succeeded", "failed"})
+# How much later than the newest update a final update is made, when a clock put a
+# non-final update after it: just later, so that it stands everywhere.
+FINAL_STEP = timedelta(milliseconds=1)
 
 
 def moment(timestamp: str) -> datetime:
-    """An `updated` value as a comparable time (they are always UTC, ending in Z)."""
-    return datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
+    """An `updated` value as a comparable time (update-job writes UTC, ending in Z);
+    ValueError for one without a zone, which no other time can be compared with."""
+    time = datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
+    if time.tzinfo is None:
+        raise ValueError(f"time {timestamp!r} has no zone")
+    return time
+
+
+def timestamp_of(time: datetime) -> str:
+    """A time as update-job writes `updated`: UTC, milliseconds, Z."""
+    return time.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def job_key(job_id: str) -> str:
@@ -126,6 +143,7 @@ class JobRecord:
     job_id: str
     fields: Fields
     pending: dict[str, Fields]
+    damaged: str | None = None  # why the record on disk was ignored, if it was
 
     @classmethod
     def load(cls, path: Path, job_id: str) -> JobRecord:
@@ -137,9 +155,10 @@ class JobRecord:
             }
         except FileNotFoundError:
             return cls(job_id, {}, {})
-        except (ValueError, KeyError, TypeError, AttributeError):
+        except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as error:
             # A damaged record protects nothing; start again rather than stop sending.
-            return cls(job_id, {}, {})
+            reason = f"{type(error).__name__}: {error}"
+            return cls(job_id, {}, {}, damaged=f"its record {path} is damaged ({reason})")
         return cls(job_id, fields, pending)
 
     def save(self, path: Path) -> None:
@@ -174,6 +193,16 @@ def newer_than(fields: Fields, name: str, updated: str) -> bool:
     return entry is not None and moment(entry[0]) > moment(updated)
 
 
+def set_since(fields: Fields, name: str, since: str | None) -> bool:
+    """Whether `name` was set at or after `since` (a final update's time), if there is one."""
+    if since is None:
+        return False
+    if name in STATUS_FIELDS:
+        return True
+    entry = fields.get(name)
+    return entry is not None and moment(entry[0]) >= moment(since)
+
+
 def merge(fields: Fields, newer: Fields) -> None:
     for name, (updated, value) in newer.items():
         if not newer_than(fields, name, updated):
@@ -198,16 +227,34 @@ class Outgoing:
 
 
 def fit(message: dict[str, Any], newest: Fields) -> Outgoing | None:
-    """`message` without the fields a newer update set; None if nothing of it is left."""
+    """`message` without the fields a newer update set; None if nothing of it is left.
+    A final status is never replaced by another status (see FINAL_STATUSES)."""
     updated = str(message["updated"])
+    standing = newest.get("status")
+    own_final = message.get("status") in FINAL_STATUSES
+    stamped = False
+    if standing is not None and own_final and standing[1] not in FINAL_STATUSES:
+        latest = max(moment(version) for version, _ in newest.values())
+        if latest >= moment(updated):
+            # A non-final update that a clock put at or after this final one: the final
+            # update goes just after it, so that it stands (here and at the consumer).
+            updated = timestamp_of(latest + FINAL_STEP)
+            message = {**message, "updated": updated}
+            stamped = True
+    # A non-final update after a final one counts as older than it: it sets none of the
+    # fields the final update (or a later one) set, its status least of all.
+    final_at = None
+    if standing is not None and standing[1] in FINAL_STATUSES and not own_final:
+        final_at = standing[0]
     kept = {
         name: value
         for name, value in message.items()
-        if name == "id" or not newer_than(newest, name, updated)
+        if name == "id"
+        or not (newer_than(newest, name, updated) or set_since(newest, name, final_at))
     }
     versions = {name: updated for name in kept if name != "id"}
     if "status" in kept and "updated" in kept:
-        return Outgoing(kept, versions, rewritten=len(kept) != len(message))
+        return Outgoing(kept, versions, rewritten=stamped or len(kept) != len(message))
     if not set(kept) - {"id", *STATUS_FIELDS}:
         return None  # every field it sets is set by a newer update: superseded
     for name in STATUS_FIELDS:
@@ -229,7 +276,10 @@ def claimed_since(newest: Fields, sent: Outgoing) -> Outgoing | None:
         ]
     if not claimed:
         return None
-    names = [*STATUS_FIELDS, *(name for name in claimed if name not in STATUS_FIELDS)]
+    # Its own fields too, at their newest values: a consumer that drops a message older
+    # than its document (docs/consumer.md) dropped `sent` whole, and only this restates them.
+    restated = [*claimed, *(name for name in sent.versions if name not in claimed)]
+    names = [*STATUS_FIELDS, *(name for name in restated if name not in STATUS_FIELDS)]
     message = {"id": sent.message["id"], **{name: newest[name][1] for name in names}}
     versions = {name: newest[name][0] for name in names}
     return Outgoing(message, versions, rewritten=True)
@@ -243,6 +293,7 @@ class JobState:
         private_directory(directory)
         key = job_key(job_id)
         self.job_id = job_id
+        self.damaged: str | None = None  # set when prepare found the record damaged
         self.path = directory / f"{key}.json"
         self.lock_path = directory / f"{key}.lock"
 
@@ -250,6 +301,7 @@ class JobState:
         """Fit `message` to what newer updates set, and claim its fields while it is sent."""
         with short_lock(self.lock_path):
             record = JobRecord.load(self.path, self.job_id)
+            self.damaged = record.damaged
             outgoing = fit(message, record.view())
             if outgoing is None:
                 return None
@@ -280,9 +332,14 @@ class JobState:
             return claimed_since(record.view(), outgoing)
 
     def correction(self, sent: Outgoing) -> Outgoing | None:
-        """What to send again after the correction `sent` was acknowledged; or None."""
+        """Record the correction `sent` as delivered (the consumer has its values, and its
+        `updated`, even if the update it took them from is withdrawn later); what to send
+        again after it, or None."""
         with short_lock(self.lock_path):
-            return claimed_since(JobRecord.load(self.path, self.job_id).view(), sent)
+            record = JobRecord.load(self.path, self.job_id)
+            merge(record.fields, sent.fields())
+            record.save(self.path)
+            return claimed_since(record.view(), sent)
 
 
 def republished(params: dict[str, Any], message: dict[str, Any], salt: str = "") -> dict[str, Any]:

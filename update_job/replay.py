@@ -3,8 +3,10 @@ policy as a direct send (its job's record, corrections), each file removed once 
 
 from __future__ import annotations
 
+import json
 import re
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,8 +15,12 @@ from update_job.errors import DeliveryFailed, DeliveryInterrupted, InvalidUpdate
 from update_job.sender import Sent, send_in_order
 from update_job.sns import DEFAULT_TIMEOUT, Channel
 from update_job.spool import (
+    MARKER_NAME,
     LockBusy,
+    check_spool_path,
+    is_spool,
     job_of,
+    mark,
     read_spooled,
     remove,
     replay_lock,
@@ -55,9 +61,25 @@ def replay(
     it (or once newer updates made it pointless). An update that still fails holds back the
     later ones of the same job; one that can never be sent, or is not a spooled update at
     all, is set aside in rejected/. Stops starting updates after `deadline` seconds."""
+    check_spool_path(spool_dir)
     if not spool_dir.is_dir():
         raise InvalidUpdate(f"no spool directory {spool_dir}")
+    try:
+        spool = is_spool(spool_dir)
+    except OSError as error:
+        raise unusable(spool_dir, error) from None
+    if spool is None:
+        return ReplayReport()  # an empty directory: nothing spooled yet
+    if not spool:
+        raise InvalidUpdate(
+            f"{spool_dir} is not a spool directory (no {MARKER_NAME}, no spooled update): "
+            "nothing replayed"
+        )
     return Replay(spool_dir, endpoint_url, timeout).run(deadline)
+
+
+def unusable(spool_dir: Path, error: OSError) -> InvalidUpdate:
+    return InvalidUpdate(f"cannot use spool directory {spool_dir}: {error.strerror or error}")
 
 
 @dataclass
@@ -71,18 +93,22 @@ class Replay:
     def run(self, deadline: float | None) -> ReplayReport:
         started = time.monotonic()
         report = self.report
-        try:
-            with replay_lock(self.spool_dir, deadline):
-                for path in spooled_files(self.spool_dir):
-                    left = None if deadline is None else deadline - (time.monotonic() - started)
-                    if left is not None and left < 0.1:
-                        report.not_tried.append(path)
-                        continue
-                    self.one(path, self.timeout if left is None else min(self.timeout, left))
-                    if report.interrupted is not None:
-                        break
-        except LockBusy:
-            raise ReplayBusy(self.spool_dir, deadline or 0.0) from None
+        with ExitStack() as stack:
+            try:
+                stack.enter_context(replay_lock(self.spool_dir, deadline))
+                mark(self.spool_dir)  # a spool from before markers: one from now on
+            except LockBusy:
+                raise ReplayBusy(self.spool_dir, deadline or 0.0) from None
+            except OSError as error:
+                raise unusable(self.spool_dir, error) from None
+            for path in spooled_files(self.spool_dir):
+                left = None if deadline is None else deadline - (time.monotonic() - started)
+                if left is not None and left < 0.1:
+                    report.not_tried.append(path)
+                    continue
+                self.one(path, self.timeout if left is None else min(self.timeout, left))
+                if report.interrupted is not None:
+                    break
         sync_directory(self.spool_dir)
         return report
 
@@ -163,4 +189,8 @@ def describe_sent(sent: Sent) -> str:
         text += f", correction spooled to {sent.correction_spooled.name}"
     if sent.unordered:
         text += ", without its job's record (it could not be written)"
+    if sent.params is not None:
+        text += f", as status {json.loads(sent.params['Message'])['status']}"
+    if sent.damaged is not None:
+        text += f"; {sent.damaged}, ignored"
     return text

@@ -9,6 +9,7 @@ jobstate (files). Above it: cli, supervise and replay.
 
 from __future__ import annotations
 
+import json
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +39,16 @@ class Receipt:
     problem: str | None = None
     spooled: Path | None = None
     superseded: bool = False  # not sent: newer updates through the spool set all it sets
+    # The Publish parameters actually sent, when the job's record changed the update.
+    sent: dict[str, Any] | None = None
+    # Said on stderr, whatever became of the update (a damaged job's record).
+    warnings: tuple[str, ...] = ()
+
+    def status_sent(self) -> str:
+        """The status the published message carries (the job's record may have changed it)."""
+        if self.sent is not None:
+            return str(json.loads(self.sent["Message"])["status"])
+        return str(self.update.status)
 
     def as_json(self) -> dict[str, Any]:
         receipt = {
@@ -46,6 +57,9 @@ class Receipt:
             "message": self.update.model_dump(mode="json", exclude_none=True),
             "publish": self.envelope,
         }
+        if self.sent is not None:
+            # What went out, where the job's record changed it: the message as published.
+            receipt["sent"] = {"message": json.loads(self.sent["Message"]), "publish": self.sent}
         if self.spooled is not None:
             receipt["spooled"] = str(self.spooled)
         return receipt
@@ -93,28 +107,30 @@ class Sender:
         try:
             # A signal cuts short the wait for SNS, never the spooling (see interrupts).
             with interrupts.recorded():
-                message_id = deliver_or_spool(envelope, channel, self.spool_dir)
+                sent = deliver_or_spool(envelope, channel, self.spool_dir)
         except DeliveryInterrupted:
             raise  # a signal still ends the step: only a delivery problem is forgiven
         except DeliveryFailed as error:
             if not self.best_effort:
                 raise
             return Receipt(update, envelope, problem=str(error), spooled=error.spooled)
-        if message_id is None:
-            return Receipt(update, envelope, superseded=True)
-        return Receipt(update, envelope, message_id=message_id)
+        warnings = () if sent.damaged is None else (f"job {update.id}: {sent.damaged}, ignored",)
+        if sent.message_id is None:
+            return Receipt(update, envelope, superseded=True, warnings=warnings)
+        return Receipt(
+            update, envelope, message_id=sent.message_id, sent=sent.params, warnings=warnings
+        )
 
 
-def deliver_or_spool(
-    envelope: dict[str, Any], channel: Channel, spool_dir: Path | None
-) -> str | None:
+def deliver_or_spool(envelope: dict[str, Any], channel: Channel, spool_dir: Path | None) -> Sent:
     """Deliver; when that fails and there is a spool, keep the update there and say where.
-    None when newer updates sent through the spool already set all it sets."""
+    Sent.message_id is None when newer updates sent through the spool already set all it
+    sets."""
     try:
         if spool_dir is None:
-            return channel.deliver(envelope)
+            return Sent(channel.deliver(envelope))
         check_writable(spool_dir)
-        return send_in_order(envelope, channel, spool_dir).message_id
+        return send_in_order(envelope, channel, spool_dir)
     except InvalidUpdate:
         raise
     except DeliveryFailed as error:
@@ -146,6 +162,9 @@ class Sent:
     corrections: int = 0  # fields sent again because a newer update overtook this one
     correction_spooled: Path | None = None
     unordered: bool = False  # the job's record could not be read or written
+    # The Publish parameters sent, when the record changed them (rewritten).
+    params: dict[str, Any] | None = None
+    damaged: str | None = None  # why the job's record was found damaged and ignored
 
 
 def send_in_order(envelope: dict[str, Any], channel: Channel, spool_dir: Path) -> Sent:
@@ -160,8 +179,9 @@ def send_in_order(envelope: dict[str, Any], channel: Channel, spool_dir: Path) -
         # rather than not at all.
         return Sent(channel.deliver(envelope), unordered=True)
     if outgoing is None:
-        return Sent(None)
+        return Sent(None, damaged=state.damaged)
     first = republished(envelope, outgoing.message) if outgoing.rewritten else envelope
+    changed = first if outgoing.rewritten else None
     try:
         message_id = channel.deliver(first)
     except BaseException:
@@ -172,9 +192,13 @@ def send_in_order(envelope: dict[str, Any], channel: Channel, spool_dir: Path) -
         fix = state.delivered(outgoing)
     except OSError:
         # Delivered all the same: never spool it again for want of a record.
-        return Sent(message_id, outgoing.rewritten, unordered=True)
+        return Sent(
+            message_id, outgoing.rewritten, unordered=True, params=changed, damaged=state.damaged
+        )
     count, spooled = Corrections(state, channel, spool_dir).send(fix, first)
-    return Sent(message_id, outgoing.rewritten, count, spooled)
+    return Sent(
+        message_id, outgoing.rewritten, count, spooled, params=changed, damaged=state.damaged
+    )
 
 
 @dataclass(frozen=True)

@@ -13,10 +13,12 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
+import stat
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,15 @@ from update_job.jobstate import moment, private_directory
 SPOOL_FORMAT = 1
 LOCK_NAME = ".replay.lock"
 REJECTED_DIR = "rejected"
+# Written in every directory update-job spools to: replay touches no directory that is not
+# one (a mistyped `update-job replay ~` must not move a user's files).
+MARKER_NAME = ".update-job-spool"
+# The names store() gives: the spooling time in nanoseconds, then a random part. Replay
+# considers no other file.
+SPOOLED_NAME = re.compile(r"[0-9]{20}-[A-Za-z0-9_-]+\.json")
+# A spooled update is at most 256 KiB of message plus its envelope: anything much larger is
+# not one, and is never read whole.
+MAX_SPOOLED_BYTES = 1024 * 1024
 
 
 def store(envelope: dict[str, Any], spool_dir: Path, reason: str, endpoint_url: str | None) -> Path:
@@ -56,6 +67,8 @@ def store(envelope: dict[str, Any], spool_dir: Path, reason: str, endpoint_url: 
     except BaseException:
         Path(partial).unlink(missing_ok=True)
         raise
+    with suppress(OSError):
+        mark(spool_dir)  # the update is kept even without it: its name says it is spooled
     sync_directory(spool_dir)
     return path
 
@@ -68,11 +81,27 @@ def sync_directory(directory: Path) -> None:
         os.close(fd)
 
 
+def mark(spool_dir: Path) -> None:
+    """Say that `spool_dir` is a spool directory (see MARKER_NAME), once."""
+    marker = spool_dir / MARKER_NAME
+    if not marker.exists():
+        fd = os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as file:
+            file.write("update-job spool directory: see `update-job replay --help`\n")
+
+
+def check_spool_path(spool_dir: Path | str) -> None:
+    """InvalidUpdate for an empty path: Path("") is the current directory, never meant."""
+    if not str(spool_dir):
+        raise InvalidUpdate("the spool directory is an empty path")
+
+
 def check_writable(spool_dir: Path) -> None:
     """InvalidUpdate unless an update can be spooled to `spool_dir`: found out before
     publishing, so that a step which fails on it can be rerun without publishing twice."""
     try:
         private_directory(spool_dir)
+        mark(spool_dir)
         fd, probe = tempfile.mkstemp(dir=spool_dir, prefix=".", suffix=".probe")
         os.close(fd)
         os.unlink(probe)
@@ -94,7 +123,23 @@ def message_of(envelope: dict[str, Any]) -> dict[str, Any]:
 
 
 def spooled_files(spool_dir: Path) -> list[Path]:
-    return sorted(path for path in spool_dir.glob("*.json") if not path.name.startswith("."))
+    """The files in `spool_dir` named as store() names them, oldest first (none if there is
+    no such directory yet)."""
+    try:
+        names = os.listdir(spool_dir)
+    except FileNotFoundError:
+        return []
+    return sorted(spool_dir / name for name in names if SPOOLED_NAME.fullmatch(name))
+
+
+def is_spool(spool_dir: Path) -> bool | None:
+    """Whether update-job spools to `spool_dir`: its marker or a spooled file is there (not
+    merely a `jobs` directory, a name a user's own directory may well hold). None for an
+    empty directory (nothing to replay, nothing to harm)."""
+    names = os.listdir(spool_dir)
+    if not names:
+        return None
+    return MARKER_NAME in names or any(SPOOLED_NAME.fullmatch(name) for name in names)
 
 
 class LockBusy(Exception):
@@ -125,9 +170,23 @@ def replay_lock(spool_dir: Path, wait: float | None = None) -> Iterator[None]:
 
 
 def read_spooled(path: Path) -> dict[str, Any]:
-    """The spooled record in `path`; ValueError saying why it is not one."""
+    """The spooled record in `path`; ValueError saying why it is not one. Only a regular
+    file of at most MAX_SPOOLED_BYTES is read: never a FIFO (whose open would wait for a
+    writer), a device, a symbolic link or a huge file."""
+    kind = stat.S_IFMT(path.lstat().st_mode)
+    if kind != stat.S_IFREG:
+        raise ValueError(f"not a regular file ({describe_kind(kind)})")
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
+    with os.fdopen(fd, "rb") as file:
+        # Checked again on what was opened: the name may have been replaced meanwhile.
+        status = os.fstat(fd)
+        if not stat.S_ISREG(status.st_mode):
+            raise ValueError(f"not a regular file ({describe_kind(stat.S_IFMT(status.st_mode))})")
+        data = file.read(MAX_SPOOLED_BYTES + 1)
+    if len(data) > MAX_SPOOLED_BYTES:
+        raise ValueError(f"larger than a spooled update can be ({MAX_SPOOLED_BYTES} bytes)")
     try:
-        record = json.loads(path.read_bytes().decode("utf-8"))
+        record = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, RecursionError) as error:
         raise ValueError(str(error)) from None
     if not isinstance(record, dict):
@@ -150,6 +209,18 @@ def read_spooled(path: Path) -> dict[str, Any]:
     except (ValueError, RecursionError) as error:
         raise ValueError(f"not a spooled update ({error})") from None
     return record
+
+
+def describe_kind(kind: int) -> str:
+    kinds = {
+        stat.S_IFLNK: "a symbolic link",
+        stat.S_IFIFO: "a FIFO",
+        stat.S_IFDIR: "a directory",
+        stat.S_IFCHR: "a character device",
+        stat.S_IFBLK: "a block device",
+        stat.S_IFSOCK: "a socket",
+    }
+    return kinds.get(kind, "not a file")
 
 
 def job_of(record: dict[str, Any]) -> str:
