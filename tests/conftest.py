@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,7 +13,14 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from localaws import LOCAL_AWS_ENV, UNSAFE_AWS_ENV, MotoServer, Subscription, subscribe_queue
+from localaws import (
+    LOCAL_AWS_ENV,
+    UNSAFE_AWS_ENV,
+    Delivery,
+    MotoServer,
+    Subscription,
+    subscribe_queue,
+)
 from update_job.cli import cli
 
 # Every AWS client the tests make, here or in a subprocess, stays on this machine; one that
@@ -95,3 +103,14 @@ def invoke() -> Callable[..., Result]:
         return CliRunner().invoke(cli, list(args), input=input, prog_name="update-job")
 
     return invoke
+
+
+def wait_for(topic: Subscription, count: int, within: float = 20.0) -> list[Delivery]:
+    """The deliveries once `count` have arrived (or all there are after `within` seconds)."""
+    deliveries: list[Delivery] = []
+    deadline = time.monotonic() + within
+    while len(deliveries) < count and time.monotonic() < deadline:
+        deliveries += topic.receive()
+        if len(deliveries) < count:
+            time.sleep(0.1)
+    return deliveries

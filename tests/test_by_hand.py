@@ -148,9 +148,8 @@ def test_publish_to_the_local_endpoint_and_read_it_back(
     assert not port_answers(endpoint)
 
 
-def test_received_says_what_to_set_first() -> None:
-    env = newcomer_env()
-    result = subprocess.run(
+def run_received(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
         [PYTHON, str(ROOT / "demo" / "received.py")],
         env=env,
         capture_output=True,
@@ -158,6 +157,10 @@ def test_received_says_what_to_set_first() -> None:
         timeout=60,
         check=False,
     )
+
+
+def test_received_says_what_to_set_first() -> None:
+    result = run_received(newcomer_env())
     assert result.returncode == 2
     assert "UPDATE_JOB_TOPIC_ARN" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
@@ -169,14 +172,7 @@ def test_received_reads_only_a_local_endpoint() -> None:
         "UPDATE_JOB_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:jobs.fifo",
         "AWS_ENDPOINT_URL_SNS": "https://sns.us-east-1.amazonaws.com",
     }
-    result = subprocess.run(
-        [PYTHON, str(ROOT / "demo" / "received.py")],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_received(env)
     assert result.returncode == 2
     assert "not a local endpoint" in result.stderr
 

@@ -19,7 +19,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import UPDATE_JOB, LocalTopics, RunCommand, run_update_job, topic_args
+from tests.conftest import (
+    UPDATE_JOB,
+    LocalTopics,
+    RunCommand,
+    run_update_job,
+    topic_args,
+    wait_for,
+)
 from tests.consumer import document_after
 from tests.faultproxy import FaultProxy
 from update_job.envelope import make_envelope, parse_topic_arn
@@ -48,16 +55,6 @@ def spool_update(spool_dir: Path, topic: Any, endpoint: str, **fields: Any) -> P
     update = JobUpdate.model_validate(fields)
     params = make_envelope(update, parse_topic_arn(topic.topic_arn))
     return store(params, spool_dir, "endpoint down", endpoint)
-
-
-def wait_for(topic: Any, count: int, within: float = 20.0) -> list[Any]:
-    deliveries: list[Any] = []
-    deadline = time.monotonic() + within
-    while len(deliveries) < count and time.monotonic() < deadline:
-        deliveries += topic.receive()
-        if len(deliveries) < count:
-            time.sleep(0.1)
-    return deliveries
 
 
 START_FIELDS = {

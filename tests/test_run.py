@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from localaws import Delivery, Subscription
+from localaws import Subscription
 from tests.conftest import (
     CLOSED_ENDPOINT,
     UNREACHABLE_TOPIC,
@@ -20,6 +20,7 @@ from tests.conftest import (
     LocalTopics,
     RunCommand,
     topic_args,
+    wait_for,
 )
 from update_job.spool import spooled_files
 
@@ -30,17 +31,6 @@ def run_args(topic: Subscription, *args: str) -> list[str]:
     return [
         "run", "--job-id", "job-1", *topic_args(topic), "--timeout", "10", *args,
     ]  # fmt: skip
-
-
-def wait_for(topic: Subscription, count: int, within: float = 10.0) -> list[Delivery]:
-    """The deliveries once `count` have arrived (or all there are after `within` seconds)."""
-    deliveries: list[Delivery] = []
-    deadline = time.monotonic() + within
-    while len(deliveries) < count and time.monotonic() < deadline:
-        deliveries += topic.receive()
-        if len(deliveries) < count:
-            time.sleep(0.1)
-    return deliveries
 
 
 def test_success_passes_output_through_and_reports_running_then_succeeded(
