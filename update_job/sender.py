@@ -13,16 +13,20 @@ import json
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from update_job import interrupts
 from update_job.endpoint import check_endpoint_host
 from update_job.envelope import Topic, make_envelope, parse_topic_arn
 from update_job.errors import DeliveryFailed, DeliveryInterrupted, InvalidUpdate, NoTopic
-from update_job.jobstate import JobState, Outgoing, republished
 from update_job.message import JobUpdate
 from update_job.sns import DEFAULT_TIMEOUT, Channel
-from update_job.spool import check_writable, message_of, store
+
+if TYPE_CHECKING:
+    from update_job.jobstate import JobState, Outgoing
+
+# The spool's modules (and tempfile, hashlib, fcntl with them) are imported where a spool
+# is used: a dry run, or a send without --spool, does without them.
 
 SUPERSEDED = "newer updates of the job sent through the spool already set all it sets"
 # A correction can itself be overtaken by a still newer update: correct again, this often.
@@ -90,6 +94,8 @@ class Sender:
         InvalidUpdate otherwise, before anything is published."""
         envelope = make_envelope(update, self.topic())
         if self.spool_dir is not None and not self.dry_run:
+            from update_job.spool import check_writable
+
             check_writable(self.spool_dir)
         return envelope
 
@@ -126,6 +132,8 @@ def deliver_or_spool(envelope: dict[str, Any], channel: Channel, spool_dir: Path
     """Deliver; when that fails and there is a spool, keep the update there and say where.
     Sent.message_id is None when newer updates sent through the spool already set all it
     sets."""
+    if spool_dir is not None:
+        from update_job.spool import check_writable, store
     try:
         if spool_dir is None:
             return Sent(channel.deliver(envelope))
@@ -170,6 +178,9 @@ class Sent:
 def send_in_order(envelope: dict[str, Any], channel: Channel, spool_dir: Path) -> Sent:
     """Deliver `envelope` as its job's record allows (see jobstate); DeliveryFailed if the
     update itself is not delivered."""
+    from update_job.jobstate import JobState, republished
+    from update_job.spool import message_of
+
     message = message_of(envelope)
     try:
         state = JobState(spool_dir, message["id"])
@@ -213,6 +224,9 @@ class Corrections:
         """Send `fix`, the fields a newer update claimed while the update in `sent` was on
         its way, with their newer values; and again if a still newer one overtook that. A
         correction that cannot be delivered is spooled like any update."""
+        from update_job.jobstate import republished
+        from update_job.spool import store
+
         count = 0
         while fix is not None and count < MAX_CORRECTIONS:
             # Derived from what it corrects: the same correction gets the same id on a
