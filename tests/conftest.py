@@ -114,3 +114,13 @@ def wait_for(topic: Subscription, count: int, within: float = 20.0) -> list[Deli
         if len(deliveries) < count:
             time.sleep(0.1)
     return deliveries
+
+
+def wait_until(
+    condition: Callable[[], bool], what: str, within: float = 20.0, poll: float = 0.02
+) -> None:
+    """Return once `condition()` holds; fail the test, naming `what`, after `within` s."""
+    deadline = time.monotonic() + within
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(poll)

@@ -12,11 +12,12 @@ import http.server
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import pytest
 
+from tests.conftest import wait_until
 from tests.faultproxy import FaultMode, FaultProxy
 
 # moto routes a request by the service in the SigV4 credential scope (it does not check the
@@ -39,13 +40,6 @@ def request(proxy: FaultProxy) -> http.client.HTTPResponse:
     conn = http.client.HTTPConnection("127.0.0.1", proxy.port, timeout=5)
     conn.request("POST", "/", body=LIST_TOPICS, headers={"Authorization": SNS_AUTH})
     return conn.getresponse()
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not predicate() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    return predicate()
 
 
 class _EchoHandler(http.server.BaseHTTPRequestHandler):
@@ -142,9 +136,9 @@ def test_busy_counts_the_requests_held_until_they_are_answered(proxy: FaultProxy
     client = socket.create_connection(("127.0.0.1", proxy.port), timeout=5)
     with client:
         client.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
-        assert wait_for(lambda: proxy.busy == 1)
+        wait_until(lambda: proxy.busy == 1, "the held request", within=5)
     # The client is gone; the delayed request still goes upstream, and then is done.
-    assert wait_for(lambda: proxy.busy == 0)
+    wait_until(lambda: proxy.busy == 0, "the request let go", within=5)
     assert (proxy.requests_seen, proxy.forwarded) == (1, 1)
 
 
@@ -155,7 +149,7 @@ def test_stop_releases_a_held_request_promptly(moto_endpoint: str, mode: FaultMo
     client = socket.create_connection(("127.0.0.1", proxy.port), timeout=5)
     try:
         client.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc")
-        assert wait_for(lambda: proxy.requests_seen == 1)
+        wait_until(lambda: proxy.requests_seen == 1, "the request", within=5)
         started = time.monotonic()
         proxy.stop()
         assert time.monotonic() - started < 3

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from localaws import Subscription, subscribe_queue
-from tests.conftest import UPDATE_JOB, RunCommand, topic_args
+from tests.conftest import UPDATE_JOB, RunCommand, topic_args, wait_until
 from tests.faultproxy import FaultMode, FaultProxy
 from update_job.aws import TOTAL_ATTEMPTS
 from update_job.spool import spooled_files
@@ -151,10 +151,7 @@ def terminate_while_publishing(
     command = [UPDATE_JOB, "--job-id", "job-1", "--status", "failed", *args]
     command += [*topic_args(fifo, proxy.url), "--timeout", "20"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 10
-    while proxy.requests_seen == 0 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert proxy.requests_seen >= 1
+    wait_until(lambda: proxy.requests_seen >= 1, "the request", within=10)
     process.send_signal(signal.SIGTERM)
     _, stderr = process.communicate(timeout=10)
     return process, stderr

@@ -26,6 +26,7 @@ from tests.conftest import (
     run_update_job,
     topic_args,
     wait_for,
+    wait_until,
 )
 from tests.consumer import document_after
 from tests.faultproxy import FaultProxy
@@ -154,9 +155,7 @@ def test_an_end_update_that_overtakes_a_replay_in_progress_is_restated(
             text=True,
         )
         try:
-            deadline = time.monotonic() + 20
-            while slow.requests_seen == 0 and time.monotonic() < deadline:
-                time.sleep(0.02)
+            wait_until(lambda: slow.requests_seen >= 1, "the replay's request")
             assert slow.requests_seen == 1
             end = update_job(
                 "--job-id", "job-3", "--exit-code", "2", "--message", "done", "--label", "l",

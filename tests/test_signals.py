@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from localaws import Subscription, subscribe_queue
-from tests.conftest import UPDATE_JOB, RunCommand, topic_args
+from tests.conftest import UPDATE_JOB, RunCommand, topic_args, wait_until
 from tests.faultproxy import FaultMode, FaultProxy
 from update_job.spool import spooled_files
 
@@ -52,11 +52,9 @@ def handlers_installed(pid: int) -> bool:
     return match is not None and bool(int(match[1], 16) >> (signal.SIGHUP - 1) & 1)
 
 
-def wait_for(condition: Callable[[], bool], what: str, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.001)
+def wait_for(condition: Callable[[], bool], what: str) -> None:
+    # Polled every millisecond: the signal's moment is what these tests are about.
+    wait_until(condition, what, poll=0.001)
 
 
 def start(proxy: FaultProxy, fifo: Subscription, job_id: str, spool: Path) -> subprocess.Popen[str]:

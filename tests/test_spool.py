@@ -19,6 +19,7 @@ from tests.conftest import (
     LocalTopics,
     RunCommand,
     topic_args,
+    wait_until,
 )
 from tests.faultproxy import FaultProxy
 from update_job.envelope import make_envelope, parse_topic_arn
@@ -377,9 +378,7 @@ def test_a_signal_stops_a_replay_and_leaves_the_files_not_sent(
             text=True,
         )
         try:
-            deadline = time.monotonic() + 30
-            while hanging.requests_seen == 0 and time.monotonic() < deadline:
-                time.sleep(0.05)
+            wait_until(lambda: hanging.requests_seen >= 1, "the replay's request", within=30)
             process.send_signal(signal.SIGTERM)
             _, stderr = process.communicate(timeout=30)
         finally:
