@@ -29,4 +29,7 @@ if [ "$(id -u)" = 0 ]; then
         "${UPDATE_JOB_TEST_CACHE:-~/.cache/update-job-tests} and podman's image store;" \
         "skip them with -m \"not container\")"
 fi
-exec pytest "$@"
+# Four workers on any machine: most tests wait on subprocesses, sockets and timeouts rather
+# than compute. The container tests stay together on one worker (one image build);
+# `-n 0` after the script's name runs everything in this one process instead.
+exec pytest --numprocesses 4 --dist loadgroup "$@"
