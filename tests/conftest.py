@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -88,6 +89,22 @@ def run_update_job(
         timeout=timeout,
         check=False,
     )
+
+
+@contextlib.contextmanager
+def started_update_job(*args: str, stdin: int | None = None) -> Iterator[subprocess.Popen[str]]:
+    """The installed `update-job`, started with its output piped, for a test to act on while
+    it runs (signal it, hold its endpoint); killed if it still runs when the block ends, so a
+    failing test leaves no process behind."""
+    process = subprocess.Popen(
+        [UPDATE_JOB, *args], stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
 
 
 @pytest.fixture

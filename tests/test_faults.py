@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from localaws import Subscription, subscribe_queue
-from tests.conftest import UPDATE_JOB, RunCommand, topic_args, wait_until
+from tests.conftest import RunCommand, started_update_job, topic_args, wait_until
 from tests.faultproxy import FaultMode, FaultProxy
 from update_job.aws import TOTAL_ATTEMPTS
 from update_job.spool import spooled_files
@@ -132,12 +132,11 @@ def test_an_endpoint_back_within_the_timeout_gets_the_update(
     proxy: FaultProxy, fifo: Subscription
 ) -> None:
     proxy.pause_listening()
-    command = [UPDATE_JOB, "--job-id", "job-1", "--status", "running"]
-    command += [*topic_args(fifo, proxy.url), "--timeout", "20"]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(0.5)
-    proxy.resume_listening()
-    _, stderr = process.communicate(timeout=30)
+    args = ["--job-id", "job-1", "--status", "running", *topic_args(fifo, proxy.url)]
+    with started_update_job(*args, "--timeout", "20") as process:
+        time.sleep(0.5)
+        proxy.resume_listening()
+        _, stderr = process.communicate(timeout=30)
     assert process.returncode == 0, stderr
     assert fifo.statuses() == ["running"]
 
@@ -148,12 +147,11 @@ def terminate_while_publishing(
     """Send SIGTERM to update-job once its request hangs at the proxy; the process and its
     stderr."""
     proxy.set_fault(FaultMode.HANG)
-    command = [UPDATE_JOB, "--job-id", "job-1", "--status", "failed", *args]
-    command += [*topic_args(fifo, proxy.url), "--timeout", "20"]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    wait_until(lambda: proxy.requests_seen >= 1, "the request", within=10)
-    process.send_signal(signal.SIGTERM)
-    _, stderr = process.communicate(timeout=10)
+    command = ["--job-id", "job-1", "--status", "failed", *args, *topic_args(fifo, proxy.url)]
+    with started_update_job(*command, "--timeout", "20") as process:
+        wait_until(lambda: proxy.requests_seen >= 1, "the request", within=10)
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=10)
     return process, stderr
 
 
@@ -254,16 +252,15 @@ def test_a_server_error_of_any_body_is_retried_and_delivered_once(
 
 
 def test_an_unforeseen_error_in_the_transport_is_a_delivery_failure(
-    fifo: Subscription, tmp_path: Path
+    fifo: Subscription, update_job: RunCommand, tmp_path: Path
 ) -> None:
     # botocore's own endpoint variable, malformed: botocore raises a plain ValueError
     # (not one of its errors) while making the client.
     env = {**os.environ, "AWS_ENDPOINT_URL_SNS": "http://[::1"}
     env.pop("AWS_ENDPOINT_URL")
-    result = subprocess.run(
-        [UPDATE_JOB, "--job-id", "job-1", "--status", "running", "--topic-arn", fifo.topic_arn,
-         "--spool", str(tmp_path), "--timeout", "5"],
-        capture_output=True, text=True, env=env, timeout=60, check=False,
+    result = update_job(
+        "--job-id", "job-1", "--status", "running", "--topic-arn", fifo.topic_arn,
+        "--spool", str(tmp_path), "--timeout", "5", env=env,
     )  # fmt: skip
     assert result.returncode == 1
     [path] = spooled_files(tmp_path)

@@ -20,10 +20,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import (
-    UPDATE_JOB,
     LocalTopics,
     RunCommand,
     run_update_job,
+    started_update_job,
     topic_args,
     wait_for,
     wait_until,
@@ -148,13 +148,7 @@ def test_an_end_update_that_overtakes_a_replay_in_progress_is_restated(
             **START_FIELDS,
         )  # fmt: skip
         slow.fail_next(1, "delay", delay=4.0)
-        replay = subprocess.Popen(
-            [UPDATE_JOB, "replay", str(spool_dir), "--timeout", "20"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        try:
+        with started_update_job("replay", str(spool_dir), "--timeout", "20") as replay:
             wait_until(lambda: slow.requests_seen >= 1, "the replay's request")
             assert slow.requests_seen == 1
             end = update_job(
@@ -164,9 +158,6 @@ def test_an_end_update_that_overtakes_a_replay_in_progress_is_restated(
             )  # fmt: skip
             assert end.returncode == 2, end.stderr
             stdout, stderr = replay.communicate(timeout=60)
-        finally:
-            if replay.poll() is None:
-                replay.kill()
     assert replay.returncode == 0, stderr
     assert "1 correction(s) sent" in stdout
     messages = [delivery.message for delivery in wait_for(topic, 3)]
@@ -192,21 +183,15 @@ def test_run_with_a_spooled_start_ends_finished_with_the_start_fields(
     spool_dir = tmp_path / "spool"
     with FaultProxy(moto_endpoint) as proxy:
         proxy.pause_listening()
-        command = [UPDATE_JOB, "run", "--job-id", "job-4", *topic_args(topic, proxy.url)]
+        command = ["run", "--job-id", "job-4", *topic_args(topic, proxy.url)]
         command += ["--timeout", "1", "--spool", str(spool_dir)]
         command += ["--inputs", '{"n": 7}', "--user-id", "bob", "--label", "l1"]
         # The command (given update-job's stdin) lasts until the endpoint is back.
-        process = subprocess.Popen(
-            [*command, "--", PYTHON, "-c", "import sys; sys.stdin.read()"],
-            stdin=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        deadline = time.monotonic() + 20
-        while not spooled_files(spool_dir) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        proxy.resume_listening()
-        _, stderr = process.communicate(timeout=60)
+        stdin_reader = ["--", PYTHON, "-c", "import sys; sys.stdin.read()"]
+        with started_update_job(*command, *stdin_reader, stdin=subprocess.PIPE) as process:
+            wait_until(lambda: bool(spooled_files(spool_dir)), "the spooled start update")
+            proxy.resume_listening()
+            _, stderr = process.communicate(timeout=60)
     assert process.returncode == 0, stderr
     [final] = topic.receive()
     assert final.message["status"] == "succeeded"
@@ -376,14 +361,8 @@ def test_replays_racing_direct_updates_end_as_if_in_order(
         ]  # fmt: skip
         for update in stale:
             spool_update(spool_dir, topic, slow.url, **update)
-        replay = subprocess.Popen(
-            [UPDATE_JOB, "replay", str(spool_dir), "--timeout", "20"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
         newer: list[dict[str, Any]] = []
-        try:
+        with started_update_job("replay", str(spool_dir), "--timeout", "20") as replay:
             for args in (["--status", "running", "--progress", "90", "--message", "step 3"],
                          ["--exit-code", "0", "--message", "done", "--label", "l"]):  # fmt: skip
                 time.sleep(rng.uniform(0, 1.5))
@@ -393,9 +372,6 @@ def test_replays_racing_direct_updates_end_as_if_in_order(
                 assert result.returncode == 0, result.stderr
                 newer.append(json.loads(result.stdout)["message"])
             stdout, stderr = replay.communicate(timeout=90)
-        finally:
-            if replay.poll() is None:
-                replay.kill()
     assert replay.returncode == 0, stdout + stderr
     arrived = [delivery.message for delivery in topic.receive()]
     expected = consumer_document([*stale, *newer], job)

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from tests.conftest import UPDATE_JOB, LocalTopics, topic_args
+from tests.conftest import UPDATE_JOB, LocalTopics, started_update_job, topic_args
 
 REDIRECTS = {
     "stdout closed": "exec 1>&-",
@@ -79,21 +79,15 @@ def test_a_wait_for_stdin_ends_at_a_signal_and_publishes_nothing(
 ) -> None:
     topic = testbed.standard
     # stdin is a pipe nobody writes to or closes: the input never ends.
-    process = subprocess.Popen(
-        [UPDATE_JOB, "--job-id", "in-1", "--status", "running", "--inputs", "@-",
-         *topic_args(topic)],
-        stdin=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        text=True,
-    )  # fmt: skip
-    assert process.stdin is not None and process.stderr is not None
-    time.sleep(1.0)  # long enough to be waiting for stdin (start-up takes a fraction of it)
-    process.send_signal(signum)
-    # Waited for without closing stdin: only the signal can end the wait.
-    assert process.wait(timeout=20) == 128 + signum
-    stderr = process.stderr.read()
-    process.stdin.close()
+    args = ["--job-id", "in-1", "--status", "running", "--inputs", "@-", *topic_args(topic)]
+    with started_update_job(*args, stdin=subprocess.PIPE) as process:
+        assert process.stdin is not None and process.stderr is not None
+        time.sleep(1.0)  # long enough to be waiting for stdin (start-up takes a fraction of it)
+        process.send_signal(signum)
+        # Waited for without closing stdin: only the signal can end the wait.
+        assert process.wait(timeout=20) == 128 + signum
+        stderr = process.stderr.read()
+        process.stdin.close()
     name = signal.Signals(signum).name
     assert stderr.strip().splitlines() == [
         f"update-job: error: {name} while reading stdin: nothing published"

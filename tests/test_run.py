@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -16,9 +15,9 @@ from localaws import Subscription
 from tests.conftest import (
     CLOSED_ENDPOINT,
     UNREACHABLE_TOPIC,
-    UPDATE_JOB,
     LocalTopics,
     RunCommand,
+    started_update_job,
     topic_args,
     wait_for,
 )
@@ -88,21 +87,12 @@ def test_a_signal_goes_to_the_command_and_the_failure_is_still_reported(
         f"signal.signal({int(signum)}, stop)\n"
         "time.sleep(60)\n"
     )
-    process = subprocess.Popen(
-        [UPDATE_JOB, *run_args(testbed.fifo), "--", PYTHON, "-c", child],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
+    with started_update_job(*run_args(testbed.fifo), "--", PYTHON, "-c", child) as process:
         [running] = wait_for(testbed.fifo, 1)
         assert running.message["status"] == "running"
         time.sleep(0.5)  # let the child install its handler
         process.send_signal(signum)
         _, stderr = process.communicate(timeout=30)
-    finally:
-        if process.poll() is None:
-            process.kill()
     # The shell's convention for a command killed by signal N: 128 + N.
     assert process.returncode == 128 + signum, stderr
     assert marker.exists()

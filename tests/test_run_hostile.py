@@ -16,7 +16,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import UNREACHABLE_TOPIC, UPDATE_JOB, LocalTopics, RunCommand, topic_args
+from tests.conftest import (
+    UNREACHABLE_TOPIC,
+    UPDATE_JOB,
+    LocalTopics,
+    RunCommand,
+    started_update_job,
+    topic_args,
+    wait_until,
+)
 from update_job.envelope import make_envelope, parse_topic_arn
 from update_job.message import make_update
 from update_job.spool import spooled_files, store
@@ -145,23 +153,18 @@ def test_a_command_that_ignores_sigterm_is_killed_with_its_group(
         f"open({str(pid_file)!r}, 'w').write(str(p.pid))\n"
         "time.sleep(300)\n"
     )
-    process = subprocess.Popen(
-        [UPDATE_JOB, *run_args(testbed, "--kill-after", "1"), "--", PYTHON, "-c", child],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while not (pid_file.exists() and pid_file.read_text()) and time.monotonic() < deadline:
-            time.sleep(0.05)
+    command = [*run_args(testbed, "--kill-after", "1"), "--", PYTHON, "-c", child]
+    with started_update_job(*command) as process:
+        wait_until(
+            lambda: pid_file.exists() and pid_file.read_text() != "",
+            "the grandchild's pid",
+            within=30,
+            poll=0.05,
+        )
         grandchild_pid = int(pid_file.read_text())
         time.sleep(0.3)  # let the grandchild ignore SIGTERM too
         process.send_signal(signal.SIGTERM)
         _, stderr = process.communicate(timeout=60)
-    finally:
-        if process.poll() is None:
-            process.kill()
     assert process.returncode == 128 + signal.SIGTERM, stderr
     assert "still runs 1 s after SIGTERM: killing it" in stderr
     running, failed = (delivery.message for delivery in testbed.standard.receive())
@@ -169,10 +172,7 @@ def test_a_command_that_ignores_sigterm_is_killed_with_its_group(
     assert failed["status"] == "failed"
     assert failed["exit-code"] == 128 + signal.SIGTERM
     assert "killed after 1 s" in failed["message"]
-    deadline = time.monotonic() + 10
-    while not process_gone(grandchild_pid) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert process_gone(grandchild_pid)
+    wait_until(lambda: process_gone(grandchild_pid), "the grandchild's end", within=10, poll=0.1)
 
 
 def test_replay_goes_on_past_a_reply_that_makes_no_sense(

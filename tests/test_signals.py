@@ -7,6 +7,7 @@ status is 128 + N, and stderr holds update-job's lines only, never a traceback."
 
 from __future__ import annotations
 
+import contextlib
 import random
 import re
 import signal
@@ -18,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from localaws import Subscription, subscribe_queue
-from tests.conftest import UPDATE_JOB, RunCommand, topic_args, wait_until
+from tests.conftest import RunCommand, started_update_job, topic_args, wait_until
 from tests.faultproxy import FaultMode, FaultProxy
 from update_job.spool import spooled_files
 
@@ -52,19 +53,22 @@ def handlers_installed(pid: int) -> bool:
     return match is not None and bool(int(match[1], 16) >> (signal.SIGHUP - 1) & 1)
 
 
-def wait_for(condition: Callable[[], bool], what: str) -> None:
+def wait_closely(condition: Callable[[], bool], what: str) -> None:
     # Polled every millisecond: the signal's moment is what these tests are about.
     wait_until(condition, what, poll=0.001)
 
 
-def start(proxy: FaultProxy, fifo: Subscription, job_id: str, spool: Path) -> subprocess.Popen[str]:
-    command = [
-        UPDATE_JOB, "--job-id", job_id, "--status", "succeeded", *topic_args(fifo, proxy.url),
+@contextlib.contextmanager
+def started(
+    proxy: FaultProxy, fifo: Subscription, job_id: str, spool: Path
+) -> Iterator[subprocess.Popen[str]]:
+    """update-job publishing `job_id`'s final update, once it handles signals."""
+    with started_update_job(
+        "--job-id", job_id, "--status", "succeeded", *topic_args(fifo, proxy.url),
         "--spool", str(spool), "--timeout", "20",
-    ]  # fmt: skip
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    wait_for(lambda: handlers_installed(process.pid), "the signal handlers")
-    return process
+    ) as process:  # fmt: skip
+        wait_closely(lambda: handlers_installed(process.pid), "the signal handlers")
+        yield process
 
 
 def assert_only_own_lines(stderr: str) -> None:
@@ -78,7 +82,7 @@ def replay_and_count(
     """Replay what is spooled; how many times each job's update arrived in all."""
     proxy.clear_faults()
     time.sleep(0.1)  # a killed process's last bytes reach the proxy...
-    wait_for(lambda: proxy.busy == 0, "the held requests")  # ...which it sends on to SNS first
+    wait_closely(lambda: proxy.busy == 0, "the held requests")  # ...which it sends on to SNS first
     if spool.exists():
         replay = update_job("replay", str(spool), "--endpoint-url", proxy.url)
         assert replay.returncode == 0, replay.stdout + replay.stderr
@@ -107,19 +111,19 @@ def test_a_signal_at_any_moment_keeps_the_update(
             proxy.set_fault(FaultMode.DELAY, delay=HOLD if phase == "delivery" else 0.2)
         seen, forwarded = proxy.requests_seen, proxy.forwarded
         spooled_before = len(spooled_files(spool)) if spool.exists() else 0
-        process = start(proxy, fifo, job_id, spool)
-        if phase == "start-up":  # importing, parsing, building the update
-            time.sleep(rng.uniform(0, 0.1))
-        elif phase == "any":  # from start-up through botocore's client to SNS's answer
-            time.sleep(rng.uniform(0, 0.8))
-        elif phase == "delivery":  # the request is at the (holding) endpoint
-            wait_for(lambda: proxy.requests_seen > seen, "the request")  # noqa: B023 - called now
-            time.sleep(rng.uniform(0, HOLD / 2))
-        else:  # SNS has answered; update-job reports and exits
-            wait_for(lambda: proxy.forwarded > forwarded, "SNS's answer")  # noqa: B023 - called now
-            time.sleep(rng.uniform(0, 0.02))
-        process.send_signal(signum)
-        stdout, stderr = process.communicate(timeout=30)
+        with started(proxy, fifo, job_id, spool) as process:
+            if phase == "start-up":  # importing, parsing, building the update
+                time.sleep(rng.uniform(0, 0.1))
+            elif phase == "any":  # from start-up through botocore's client to SNS's answer
+                time.sleep(rng.uniform(0, 0.8))
+            elif phase == "delivery":  # the request is at the (holding) endpoint
+                wait_closely(lambda: proxy.requests_seen > seen, "the request")  # noqa: B023
+                time.sleep(rng.uniform(0, HOLD / 2))
+            else:  # SNS has answered; update-job reports and exits
+                wait_closely(lambda: proxy.forwarded > forwarded, "SNS's answer")  # noqa: B023
+                time.sleep(rng.uniform(0, 0.02))
+            process.send_signal(signum)
+            stdout, stderr = process.communicate(timeout=30)
         assert_only_own_lines(stderr)
         spooled = len(spooled_files(spool)) if spool.exists() else 0
         if phase == "start-up":
@@ -147,13 +151,13 @@ def test_a_second_signal_while_spooling_still_keeps_the_update(
     for run, job_id in enumerate(jobs):
         proxy.set_fault(FaultMode.DELAY, delay=HOLD)
         seen = proxy.requests_seen
-        process = start(proxy, fifo, job_id, spool)
-        wait_for(lambda: proxy.requests_seen > seen, "the request")  # noqa: B023 - called now
         first, second = rng.sample(SIGNALS, 2)
-        process.send_signal(first)
-        time.sleep(rng.uniform(0, 0.01))
-        process.send_signal(second)
-        _, stderr = process.communicate(timeout=30)
+        with started(proxy, fifo, job_id, spool) as process:
+            wait_closely(lambda: proxy.requests_seen > seen, "the request")  # noqa: B023 - now
+            process.send_signal(first)
+            time.sleep(rng.uniform(0, 0.01))
+            process.send_signal(second)
+            _, stderr = process.communicate(timeout=30)
         # Both may be pending before Python runs a handler, which it does lowest number first.
         assert process.returncode in (128 + first, 128 + second), stderr
         name = signal.Signals(process.returncode - 128).name

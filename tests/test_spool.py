@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -18,6 +19,7 @@ from tests.conftest import (
     UPDATE_JOB,
     LocalTopics,
     RunCommand,
+    started_update_job,
     topic_args,
     wait_until,
 )
@@ -238,16 +240,10 @@ def test_concurrent_replays_send_each_update_once(moto_endpoint: str, tmp_path: 
         )  # fmt: skip
         params = make_envelope(update, parse_topic_arn(strict.topic_arn))
         store(params, tmp_path, "endpoint down", CLOSED_ENDPOINT)
-    replays = [
-        subprocess.Popen(
-            [UPDATE_JOB, "replay", str(tmp_path), "--endpoint-url", moto_endpoint],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(3)
-    ]
-    outputs = [process.communicate(timeout=60) for process in replays]
+    with contextlib.ExitStack() as running:
+        replay = ("replay", str(tmp_path), "--endpoint-url", moto_endpoint)
+        replays = [running.enter_context(started_update_job(*replay)) for _ in range(3)]
+        outputs = [process.communicate(timeout=60) for process in replays]
     assert [process.returncode for process in replays] == [0, 0, 0]
     sent = [
         line for stdout, _ in outputs for line in stdout.splitlines() if line.startswith("sent")
@@ -371,19 +367,10 @@ def test_a_signal_stops_a_replay_and_leaves_the_files_not_sent(
         hanging.set_fault("hang")
         for index in range(3):
             seed(tmp_path, testbed.standard.topic_arn, hanging.url, f"job-s{index}", "running")
-        process = subprocess.Popen(
-            [UPDATE_JOB, "replay", str(tmp_path), "--timeout", "30"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        try:
+        with started_update_job("replay", str(tmp_path), "--timeout", "30") as process:
             wait_until(lambda: hanging.requests_seen >= 1, "the replay's request", within=30)
             process.send_signal(signal.SIGTERM)
             _, stderr = process.communicate(timeout=30)
-        finally:
-            if process.poll() is None:
-                process.kill()
     # Killed by it, or (where update-job handles the signal) exiting 128 + 15: either way
     # at once, not after trying the other files, and without a traceback.
     assert process.returncode in (-signal.SIGTERM, 128 + signal.SIGTERM), stderr
