@@ -30,6 +30,6 @@ if [ "$(id -u)" = 0 ]; then
         "skip them with -m \"not container\")"
 fi
 # Four workers on any machine: most tests wait on subprocesses, sockets and timeouts rather
-# than compute. The container tests stay together on one worker (one image build);
-# `-n 0` after the script's name runs everything in this one process instead.
-exec pytest --numprocesses 4 --dist loadgroup "$@"
+# than compute. Workers that need the test image wait for the one that builds it (a lock in
+# tests/container/harness.py). `-n 0` after the script's name runs all in one process.
+exec pytest --numprocesses 4 "$@"

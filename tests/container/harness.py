@@ -107,7 +107,7 @@ def cache_dir() -> Path:
 
 @contextlib.contextmanager
 def _lock(name: str) -> Iterator[None]:
-    """Serialise builds between concurrent test sessions or humans."""
+    """Serialise installs and builds between test workers, concurrent sessions or humans."""
     with (cache_dir() / f"{name}.lock").open("w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
@@ -197,6 +197,15 @@ def is_root() -> bool:
 
 def ensure_podman() -> None:
     """Make sure podman, buildah, runc, debootstrap and uidmap are installed."""
+    if all(shutil.which(tool) for tool in TOOLS):
+        return
+    # Test workers (pytest-xdist) may all get here at once: one installs, the others wait
+    # and then find the tools (apt-get itself refuses to run twice at once).
+    with _lock("podman"):
+        _install_podman()
+
+
+def _install_podman() -> None:
     missing = [tool for tool in TOOLS if shutil.which(tool) is None]
     if not missing:
         return
@@ -453,11 +462,15 @@ def _run(cmd: Sequence[str], env: dict[str, str] | None = None) -> None:
 
 
 def _write_if_changed(path: Path, text: str, *, mode: int) -> None:
+    # Test workers may write the same file at once, and run it: each writes its own whole
+    # file, with its mode, and renames it into place, so no reader sees a part of one.
     if not path.is_file() or path.read_text(encoding="utf-8") != text:
-        tmp = path.with_suffix(".tmp")
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         tmp.write_text(text, encoding="utf-8")
+        tmp.chmod(mode)
         tmp.replace(path)
-    path.chmod(mode)
+    elif path.stat().st_mode & 0o777 != mode:
+        path.chmod(mode)
 
 
 def _sh_quote(value: str) -> str:

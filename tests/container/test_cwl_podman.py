@@ -21,8 +21,7 @@ from ruamel.yaml import YAML
 from tests.conftest import LocalTopics
 from tests.container import harness
 
-# One worker runs every container test, so the image is built once (scripts/test.sh).
-pytestmark = [pytest.mark.container, pytest.mark.xdist_group("container")]
+pytestmark = pytest.mark.container
 
 CWL_DIR = harness.REPO_ROOT / "cwl"
 EXAMPLES = CWL_DIR / "examples"

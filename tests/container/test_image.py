@@ -12,8 +12,7 @@ from tests.conftest import LocalTopics
 from tests.container import harness
 from tests.container.conftest import RunImage
 
-# One worker runs every container test, so the image is built once (scripts/test.sh).
-pytestmark = [pytest.mark.container, pytest.mark.xdist_group("container")]
+pytestmark = pytest.mark.container
 
 ANY_USER = "12345:12345"
 # Test credentials for moto only; never real ones.
