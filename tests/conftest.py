@@ -22,6 +22,7 @@ from localaws import (
     Subscription,
     subscribe_queue,
 )
+from tests.faultproxy import FaultProxy
 from update_job.cli import cli
 
 # Every AWS client the tests make, here or in a subprocess, stays on this machine; one that
@@ -42,6 +43,20 @@ TESTS = Path(__file__).parent
 def moto_endpoint() -> Iterator[str]:
     with MotoServer() as server:
         yield server.url
+
+
+@pytest.fixture
+def proxy(moto_endpoint: str) -> Iterator[FaultProxy]:
+    """A fault-injecting proxy in front of the local endpoint (tests/faultproxy.py)."""
+    with FaultProxy(moto_endpoint) as proxy:
+        yield proxy
+
+
+@pytest.fixture
+def strict_fifo(moto_endpoint: str) -> Subscription:
+    """A FIFO topic that does not deduplicate by content: an update sent twice arrives twice
+    unless its deduplication ids match (moto never drops a repeated body anyway)."""
+    return subscribe_queue(moto_endpoint, fifo=True, content_based_deduplication=False)
 
 
 @dataclass
@@ -77,7 +92,11 @@ RunCommand = Callable[..., subprocess.CompletedProcess[str]]
 
 
 def run_update_job(
-    *args: str, env: dict[str, str] | None = None, input: str | None = None, timeout: float = 60
+    *args: str,
+    env: dict[str, str] | None = None,
+    input: str | None = None,
+    cwd: Path | None = None,
+    timeout: float = 60,
 ) -> subprocess.CompletedProcess[str]:
     """The installed `update-job` command, as a workflow step runs it."""
     return subprocess.run(
@@ -86,6 +105,7 @@ def run_update_job(
         text=True,
         env=env,
         input=input,
+        cwd=cwd,
         timeout=timeout,
         check=False,
     )

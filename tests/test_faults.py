@@ -7,29 +7,15 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from localaws import Subscription, subscribe_queue
+from localaws import Subscription
 from tests.conftest import RunCommand, started_update_job, topic_args, wait_until
 from tests.faultproxy import FaultMode, FaultProxy
 from update_job.aws import TOTAL_ATTEMPTS
 from update_job.spool import spooled_files
-
-
-@pytest.fixture
-def proxy(moto_endpoint: str) -> Iterator[FaultProxy]:
-    with FaultProxy(moto_endpoint) as proxy:
-        yield proxy
-
-
-@pytest.fixture
-def fifo(moto_endpoint: str) -> Subscription:
-    """A FIFO topic that does not deduplicate by content: an update sent twice arrives twice
-    unless its deduplication ids match."""
-    return subscribe_queue(moto_endpoint, fifo=True, content_based_deduplication=False)
 
 
 def publish(
@@ -50,15 +36,19 @@ def publish(
     ],
 )
 def test_transient_faults_are_retried_and_delivered_exactly_once(
-    proxy: FaultProxy, fifo: Subscription, update_job: RunCommand, mode: FaultMode, count: int
+    proxy: FaultProxy,
+    strict_fifo: Subscription,
+    update_job: RunCommand,
+    mode: FaultMode,
+    count: int,
 ) -> None:
     assert count < TOTAL_ATTEMPTS
     proxy.fail_next(count, mode)
-    result = publish(update_job, fifo, proxy.url, "--status", "running")
+    result = publish(update_job, strict_fifo, proxy.url, "--status", "running")
     assert result.returncode == 0, result.stderr
     assert proxy.requests_seen == count + 1
     assert proxy.forwarded == 1
-    assert fifo.statuses() == ["running"]
+    assert strict_fifo.statuses() == ["running"]
 
 
 def test_client_errors_are_not_retried(proxy: FaultProxy, update_job: RunCommand) -> None:
@@ -72,7 +62,7 @@ def test_client_errors_are_not_retried(proxy: FaultProxy, update_job: RunCommand
 @pytest.mark.parametrize("mode", [FaultMode.HTTP_503, FaultMode.REFUSE, FaultMode.THROTTLE])
 def test_persistent_faults_fail_in_time_spool_and_replay_once(
     proxy: FaultProxy,
-    fifo: Subscription,
+    strict_fifo: Subscription,
     update_job: RunCommand,
     tmp_path: Path,
     mode: FaultMode,
@@ -80,7 +70,7 @@ def test_persistent_faults_fail_in_time_spool_and_replay_once(
     proxy.set_fault(mode)
     started = time.monotonic()
     result = publish(
-        update_job, fifo, proxy.url, "--status", "succeeded", "--timeout", "2.5",
+        update_job, strict_fifo, proxy.url, "--status", "succeeded", "--timeout", "2.5",
         "--spool", str(tmp_path),
     )  # fmt: skip
     elapsed = time.monotonic() - started
@@ -89,22 +79,22 @@ def test_persistent_faults_fail_in_time_spool_and_replay_once(
     [path] = spooled_files(tmp_path)
     assert result.stderr.strip().endswith(f"spooled to {path}")
     assert proxy.requests_seen > 1  # retried, up to the deadline or the attempts
-    assert fifo.receive() == []
+    assert strict_fifo.receive() == []
 
     proxy.clear_faults()
     for _ in range(2):  # the second replay finds nothing left to send
         replay = update_job("replay", str(tmp_path), "--endpoint-url", proxy.url)
         assert replay.returncode == 0, replay.stdout + replay.stderr
-    assert fifo.statuses() == ["succeeded"]
+    assert strict_fifo.statuses() == ["succeeded"]
     assert spooled_files(tmp_path) == []
 
 
 def test_an_endpoint_that_never_answers_is_bounded_by_the_timeout(
-    proxy: FaultProxy, fifo: Subscription, update_job: RunCommand
+    proxy: FaultProxy, strict_fifo: Subscription, update_job: RunCommand
 ) -> None:
     proxy.set_fault(FaultMode.HANG)
     started = time.monotonic()
-    result = publish(update_job, fifo, proxy.url, "--status", "running", "--timeout", "1")
+    result = publish(update_job, strict_fifo, proxy.url, "--status", "running", "--timeout", "1")
     elapsed = time.monotonic() - started
     assert result.returncode == 1
     assert (
@@ -114,40 +104,49 @@ def test_an_endpoint_that_never_answers_is_bounded_by_the_timeout(
 
 
 def test_a_response_cut_off_after_delivery_is_not_doubled_by_replay(
-    proxy: FaultProxy, fifo: Subscription, update_job: RunCommand, tmp_path: Path
+    proxy: FaultProxy, strict_fifo: Subscription, update_job: RunCommand, tmp_path: Path
 ) -> None:
     # SNS took the update but the answer was lost: update-job cannot know, so it spools, and
     # the replay's repeat of the same deduplication id is dropped by the FIFO topic.
     proxy.set_fault(FaultMode.DROP_MID_RESPONSE)
-    result = publish(update_job, fifo, proxy.url, "--status", "running", "--spool", str(tmp_path))
+    result = publish(
+        update_job, strict_fifo, proxy.url, "--status", "running", "--spool", str(tmp_path)
+    )
     assert result.returncode == 1
     assert proxy.forwarded >= 1
     proxy.clear_faults()
     replay = update_job("replay", str(tmp_path), "--endpoint-url", proxy.url)
     assert replay.returncode == 0, replay.stdout
-    assert fifo.statuses() == ["running"]
+    assert strict_fifo.statuses() == ["running"]
 
 
 def test_an_endpoint_back_within_the_timeout_gets_the_update(
-    proxy: FaultProxy, fifo: Subscription
+    proxy: FaultProxy, strict_fifo: Subscription
 ) -> None:
     proxy.pause_listening()
-    args = ["--job-id", "job-1", "--status", "running", *topic_args(fifo, proxy.url)]
+    args = ["--job-id", "job-1", "--status", "running", *topic_args(strict_fifo, proxy.url)]
     with started_update_job(*args, "--timeout", "20") as process:
         time.sleep(0.5)
         proxy.resume_listening()
         _, stderr = process.communicate(timeout=30)
     assert process.returncode == 0, stderr
-    assert fifo.statuses() == ["running"]
+    assert strict_fifo.statuses() == ["running"]
 
 
 def terminate_while_publishing(
-    proxy: FaultProxy, fifo: Subscription, *args: str
+    proxy: FaultProxy, strict_fifo: Subscription, *args: str
 ) -> tuple[subprocess.Popen[str], str]:
     """Send SIGTERM to update-job once its request hangs at the proxy; the process and its
     stderr."""
     proxy.set_fault(FaultMode.HANG)
-    command = ["--job-id", "job-1", "--status", "failed", *args, *topic_args(fifo, proxy.url)]
+    command = [
+        "--job-id",
+        "job-1",
+        "--status",
+        "failed",
+        *args,
+        *topic_args(strict_fifo, proxy.url),
+    ]
     with started_update_job(*command, "--timeout", "20") as process:
         wait_until(lambda: proxy.requests_seen >= 1, "the request", within=10)
         process.send_signal(signal.SIGTERM)
@@ -156,9 +155,9 @@ def terminate_while_publishing(
 
 
 def test_sigterm_during_a_publish_spools_the_update(
-    proxy: FaultProxy, fifo: Subscription, update_job: RunCommand, tmp_path: Path
+    proxy: FaultProxy, strict_fifo: Subscription, update_job: RunCommand, tmp_path: Path
 ) -> None:
-    process, stderr = terminate_while_publishing(proxy, fifo, "--spool", str(tmp_path))
+    process, stderr = terminate_while_publishing(proxy, strict_fifo, "--spool", str(tmp_path))
     assert process.returncode == 128 + signal.SIGTERM
     [path] = spooled_files(tmp_path)
     assert stderr.splitlines() == [
@@ -167,13 +166,13 @@ def test_sigterm_during_a_publish_spools_the_update(
     proxy.clear_faults()
     replay = update_job("replay", str(tmp_path), "--endpoint-url", proxy.url)
     assert replay.returncode == 0, replay.stdout
-    assert fifo.statuses() == ["failed"]
+    assert strict_fifo.statuses() == ["failed"]
 
 
 def test_sigterm_without_a_spool_says_the_update_was_not_delivered(
-    proxy: FaultProxy, fifo: Subscription
+    proxy: FaultProxy, strict_fifo: Subscription
 ) -> None:
-    process, stderr = terminate_while_publishing(proxy, fifo)
+    process, stderr = terminate_while_publishing(proxy, strict_fifo)
     assert process.returncode == 128 + signal.SIGTERM
     assert stderr.splitlines() == ["update-job: error: SIGTERM before SNS acknowledged the update"]
 
@@ -198,7 +197,7 @@ UNREADABLE_REPLIES = [
 @pytest.mark.parametrize(("mode", "expected"), UNREADABLE_REPLIES, ids=lambda v: str(v)[:12])
 def test_unreadable_replies_are_delivery_failures(
     proxy: FaultProxy,
-    fifo: Subscription,
+    strict_fifo: Subscription,
     update_job: RunCommand,
     tmp_path: Path,
     mode: FaultMode,
@@ -207,7 +206,7 @@ def test_unreadable_replies_are_delivery_failures(
     proxy.set_fault(mode)
     line = "update-job: error: " + expected.format(url=proxy.url)
 
-    plain = publish(update_job, fifo, proxy.url, "--status", "running", "--timeout", TIMEOUT)
+    plain = publish(update_job, strict_fifo, proxy.url, "--status", "running", "--timeout", TIMEOUT)
     assert plain.returncode == 1
     [error] = plain.stderr.splitlines()
     assert error.startswith(line), error
@@ -217,7 +216,7 @@ def test_unreadable_replies_are_delivery_failures(
 
     # Only that it warns and lets the update pass: any failure within 1 s will do.
     best_effort = publish(
-        update_job, fifo, proxy.url, "--status", "running", "--timeout", "1", "--best-effort"
+        update_job, strict_fifo, proxy.url, "--status", "running", "--timeout", "1", "--best-effort"
     )
     assert best_effort.returncode == 0
     [warning] = best_effort.stderr.splitlines()
@@ -225,41 +224,41 @@ def test_unreadable_replies_are_delivery_failures(
     assert warning.endswith("no --spool: this update is lost")
 
     spooling = publish(
-        update_job, fifo, proxy.url, "--status", "succeeded", "--timeout", TIMEOUT,
+        update_job, strict_fifo, proxy.url, "--status", "succeeded", "--timeout", TIMEOUT,
         "--spool", str(tmp_path),
     )  # fmt: skip
     assert spooling.returncode == 1
     [path] = spooled_files(tmp_path)
     [error] = spooling.stderr.splitlines()
     assert error.startswith(line) and error.endswith(f"; spooled to {path}")
-    assert fifo.receive() == []
+    assert strict_fifo.receive() == []
 
     proxy.clear_faults()
     replay = update_job("replay", str(tmp_path), "--endpoint-url", proxy.url)
     assert replay.returncode == 0, replay.stdout + replay.stderr
-    assert fifo.statuses() == ["succeeded"]
+    assert strict_fifo.statuses() == ["succeeded"]
 
 
 @pytest.mark.parametrize("mode", [FaultMode.HTML_503, FaultMode.TEXT_503])
 def test_a_server_error_of_any_body_is_retried_and_delivered_once(
-    proxy: FaultProxy, fifo: Subscription, update_job: RunCommand, mode: FaultMode
+    proxy: FaultProxy, strict_fifo: Subscription, update_job: RunCommand, mode: FaultMode
 ) -> None:
     proxy.fail_next(2, mode)
-    result = publish(update_job, fifo, proxy.url, "--status", "running")
+    result = publish(update_job, strict_fifo, proxy.url, "--status", "running")
     assert result.returncode == 0, result.stderr
     assert proxy.requests_seen == 3
-    assert fifo.statuses() == ["running"]
+    assert strict_fifo.statuses() == ["running"]
 
 
 def test_an_unforeseen_error_in_the_transport_is_a_delivery_failure(
-    fifo: Subscription, update_job: RunCommand, tmp_path: Path
+    strict_fifo: Subscription, update_job: RunCommand, tmp_path: Path
 ) -> None:
     # botocore's own endpoint variable, malformed: botocore raises a plain ValueError
     # (not one of its errors) while making the client.
     env = {**os.environ, "AWS_ENDPOINT_URL_SNS": "http://[::1"}
     env.pop("AWS_ENDPOINT_URL")
     result = update_job(
-        "--job-id", "job-1", "--status", "running", "--topic-arn", fifo.topic_arn,
+        "--job-id", "job-1", "--status", "running", "--topic-arn", strict_fifo.topic_arn,
         "--spool", str(tmp_path), "--timeout", "5", env=env,
     )  # fmt: skip
     assert result.returncode == 1

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from click.testing import Result
 
-from localaws import client, subscribe_queue
+from localaws import Subscription, client, subscribe_queue
 from tests.conftest import CLOSED_ENDPOINT, LocalTopics, RunCommand, topic_args
 
 Invoke = Callable[..., Result]
@@ -150,21 +150,20 @@ def test_updates_arrive_in_order_and_identical_ones_are_both_delivered(
 
 
 def test_fifo_topic_without_content_deduplication_takes_the_explicit_ids(
-    moto_endpoint: str, invoke: Invoke
+    moto_endpoint: str, strict_fifo: Subscription, invoke: Invoke
 ) -> None:
-    strict = subscribe_queue(moto_endpoint, fifo=True, content_based_deduplication=False)
     # This topic refuses any publish that lacks a deduplication id...
     sns = client("sns", moto_endpoint)
     with pytest.raises(sns.exceptions.InvalidParameterException):
-        sns.publish(TopicArn=strict.topic_arn, Message="{}", MessageGroupId="g")
+        sns.publish(TopicArn=strict_fifo.topic_arn, Message="{}", MessageGroupId="g")
     # ...and takes update-job's.
     for _ in range(2):
         result = invoke(
             "--job-id", "job-6", "--status", "running",
-            *topic_args(strict),
+            *topic_args(strict_fifo),
         )  # fmt: skip
         assert result.exit_code == 0, result.output
-    deliveries = strict.receive()
+    deliveries = strict_fifo.receive()
     assert len(deliveries) == 2
     for delivery in deliveries:
         body = delivery.envelope["Message"].encode()

@@ -7,7 +7,6 @@ import http.server
 import json
 import os
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -18,9 +17,9 @@ import pytest
 
 from tests.conftest import (
     UNREACHABLE_TOPIC,
-    UPDATE_JOB,
     LocalTopics,
     RunCommand,
+    run_update_job,
     started_update_job,
     topic_args,
     wait_until,
@@ -213,14 +212,9 @@ def test_a_command_whose_path_is_not_utf8_still_runs_and_is_reported(
     command = os.fsencode(tmp_path) + b"/c\xffd"
     Path(os.fsdecode(command)).write_text("#!/bin/sh\necho ran\n")
     os.chmod(command, 0o700)
-    result = subprocess.run(
-        [UPDATE_JOB, "run", "--job-id", "bytes-1", *topic_args(testbed.fifo), "--",
-         os.fsdecode(command)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )  # fmt: skip
+    result = run_update_job(
+        "run", "--job-id", "bytes-1", *topic_args(testbed.fifo), "--", os.fsdecode(command)
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout == "ran\n"
     assert testbed.fifo.statuses() == ["running", "succeeded"]

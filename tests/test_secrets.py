@@ -4,12 +4,11 @@ not in any message, not in the spool."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from localaws import Subscription, subscribe_queue
+from localaws import Subscription
 from tests.conftest import CLOSED_ENDPOINT, RunCommand, topic_args
 from tests.faultproxy import FaultMode, FaultProxy
 from update_job.spool import spooled_files
@@ -25,17 +24,6 @@ def masked(url: str) -> str:
     return url.replace("http://", "http://***@", 1)
 
 
-@pytest.fixture
-def proxy(moto_endpoint: str) -> Iterator[FaultProxy]:
-    with FaultProxy(moto_endpoint) as proxy:
-        yield proxy
-
-
-@pytest.fixture
-def topic(moto_endpoint: str) -> Subscription:
-    return subscribe_queue(moto_endpoint, fifo=True, content_based_deduplication=False)
-
-
 def publish(update_job: RunCommand, topic: Subscription, endpoint: str, *args: str) -> str:
     result = update_job(
         "--job-id", "job-1", "--status", "running", *topic_args(topic, endpoint), *args,
@@ -46,10 +34,10 @@ def publish(update_job: RunCommand, topic: Subscription, endpoint: str, *args: s
 
 
 def test_an_endpoint_with_credentials_is_used_and_never_shown(
-    update_job: RunCommand, topic: Subscription, proxy: FaultProxy
+    update_job: RunCommand, strict_fifo: Subscription, proxy: FaultProxy
 ) -> None:
-    publish(update_job, topic, with_credentials(proxy.url))
-    assert topic.statuses() == ["running"]
+    publish(update_job, strict_fifo, with_credentials(proxy.url))
+    assert strict_fifo.statuses() == ["running"]
 
 
 # Each waits out its --timeout: 1 s where any answer comes at once or never, 2 s where a
@@ -71,7 +59,7 @@ def test_an_endpoint_with_credentials_is_used_and_never_shown(
 )
 def test_credentials_are_masked_in_failures_and_kept_out_of_the_spool(
     update_job: RunCommand,
-    topic: Subscription,
+    strict_fifo: Subscription,
     proxy: FaultProxy,
     tmp_path: Path,
     endpoint: str,
@@ -83,7 +71,13 @@ def test_credentials_are_masked_in_failures_and_kept_out_of_the_spool(
     if mode is not None:
         proxy.set_fault(mode)
     stderr = publish(
-        update_job, topic, with_credentials(base), "--timeout", timeout, "--spool", str(tmp_path)
+        update_job,
+        strict_fifo,
+        with_credentials(base),
+        "--timeout",
+        timeout,
+        "--spool",
+        str(tmp_path),
     )
     [line] = stderr.splitlines()
     assert line.startswith("update-job: error: " + expected.format(url=masked(base))), line
@@ -94,9 +88,9 @@ def test_credentials_are_masked_in_failures_and_kept_out_of_the_spool(
 
 
 def test_a_malformed_endpoint_with_credentials_is_refused_masked(
-    update_job: RunCommand, topic: Subscription
+    update_job: RunCommand, strict_fifo: Subscription
 ) -> None:
-    stderr = publish(update_job, topic, f"http://{USER}:{PASSWORD}@127.0.0.1:99999")
+    stderr = publish(update_job, strict_fifo, f"http://{USER}:{PASSWORD}@127.0.0.1:99999")
     assert stderr.splitlines() == [
         "update-job: error: Invalid value for '--endpoint-url': invalid endpoint URL "
         "'http://***@127.0.0.1:99999': Port out of range 0-65535 (see 'update-job publish --help')"

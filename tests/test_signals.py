@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from localaws import Subscription, subscribe_queue
+from localaws import Subscription
 from tests.conftest import RunCommand, started_update_job, topic_args, wait_until
 from tests.faultproxy import FaultMode, FaultProxy
 from update_job.spool import spooled_files
@@ -27,19 +27,6 @@ SIGNALS = [signal.SIGTERM, signal.SIGINT, signal.SIGHUP]
 RUNS = 3
 # How long the proxy holds each request in the "delivery" phase: the signal comes within it.
 HOLD = 0.8
-
-
-@pytest.fixture
-def proxy(moto_endpoint: str) -> Iterator[FaultProxy]:
-    with FaultProxy(moto_endpoint) as proxy:
-        yield proxy
-
-
-@pytest.fixture
-def fifo(moto_endpoint: str) -> Subscription:
-    # Without content-based deduplication: only the update's own deduplication id can keep
-    # a replay of a delivered update from arriving twice.
-    return subscribe_queue(moto_endpoint, fifo=True, content_based_deduplication=False)
 
 
 def handlers_installed(pid: int) -> bool:
@@ -60,11 +47,11 @@ def wait_closely(condition: Callable[[], bool], what: str) -> None:
 
 @contextlib.contextmanager
 def started(
-    proxy: FaultProxy, fifo: Subscription, job_id: str, spool: Path
+    proxy: FaultProxy, strict_fifo: Subscription, job_id: str, spool: Path
 ) -> Iterator[subprocess.Popen[str]]:
     """update-job publishing `job_id`'s final update, once it handles signals."""
     with started_update_job(
-        "--job-id", job_id, "--status", "succeeded", *topic_args(fifo, proxy.url),
+        "--job-id", job_id, "--status", "succeeded", *topic_args(strict_fifo, proxy.url),
         "--spool", str(spool), "--timeout", "20",
     ) as process:  # fmt: skip
         wait_closely(lambda: handlers_installed(process.pid), "the signal handlers")
@@ -77,7 +64,7 @@ def assert_only_own_lines(stderr: str) -> None:
 
 
 def replay_and_count(
-    update_job: RunCommand, proxy: FaultProxy, fifo: Subscription, spool: Path
+    update_job: RunCommand, proxy: FaultProxy, strict_fifo: Subscription, spool: Path
 ) -> dict[str, int]:
     """Replay what is spooled; how many times each job's update arrived in all."""
     proxy.clear_faults()
@@ -88,7 +75,7 @@ def replay_and_count(
         assert replay.returncode == 0, replay.stdout + replay.stderr
         assert spooled_files(spool) == []
     counts: dict[str, int] = {}
-    for delivery in fifo.receive():
+    for delivery in strict_fifo.receive():
         counts[delivery.message["id"]] = counts.get(delivery.message["id"], 0) + 1
     return counts
 
@@ -97,7 +84,7 @@ def replay_and_count(
 @pytest.mark.parametrize("phase", ["start-up", "any", "delivery", "late"])
 def test_a_signal_at_any_moment_keeps_the_update(
     proxy: FaultProxy,
-    fifo: Subscription,
+    strict_fifo: Subscription,
     update_job: RunCommand,
     tmp_path: Path,
     signum: int,
@@ -111,7 +98,7 @@ def test_a_signal_at_any_moment_keeps_the_update(
             proxy.set_fault(FaultMode.DELAY, delay=HOLD if phase == "delivery" else 0.2)
         seen, forwarded = proxy.requests_seen, proxy.forwarded
         spooled_before = len(spooled_files(spool)) if spool.exists() else 0
-        with started(proxy, fifo, job_id, spool) as process:
+        with started(proxy, strict_fifo, job_id, spool) as process:
             if phase == "start-up":  # importing, parsing, building the update
                 time.sleep(rng.uniform(0, 0.1))
             elif phase == "any":  # from start-up through botocore's client to SNS's answer
@@ -139,11 +126,11 @@ def test_a_signal_at_any_moment_keeps_the_update(
             assert process.returncode == 128 + signum, stderr
             delivered = bool(stdout.strip())  # SNS's message id printed
             assert delivered or spooled == spooled_before + 1, stderr
-    assert replay_and_count(update_job, proxy, fifo, spool) == dict.fromkeys(jobs, 1)
+    assert replay_and_count(update_job, proxy, strict_fifo, spool) == dict.fromkeys(jobs, 1)
 
 
 def test_a_second_signal_while_spooling_still_keeps_the_update(
-    proxy: FaultProxy, fifo: Subscription, update_job: RunCommand, tmp_path: Path
+    proxy: FaultProxy, strict_fifo: Subscription, update_job: RunCommand, tmp_path: Path
 ) -> None:
     rng = random.Random("second signal")  # noqa: S311 - delays, not secrets
     spool = tmp_path / "spool"
@@ -152,7 +139,7 @@ def test_a_second_signal_while_spooling_still_keeps_the_update(
         proxy.set_fault(FaultMode.DELAY, delay=HOLD)
         seen = proxy.requests_seen
         first, second = rng.sample(SIGNALS, 2)
-        with started(proxy, fifo, job_id, spool) as process:
+        with started(proxy, strict_fifo, job_id, spool) as process:
             wait_closely(lambda: proxy.requests_seen > seen, "the request")  # noqa: B023 - now
             process.send_signal(first)
             time.sleep(rng.uniform(0, 0.01))
@@ -165,4 +152,4 @@ def test_a_second_signal_while_spooling_still_keeps_the_update(
         assert stderr.splitlines() == [
             f"update-job: error: {name} before SNS acknowledged the update; spooled to {path}"
         ]
-    assert replay_and_count(update_job, proxy, fifo, spool) == dict.fromkeys(jobs, 1)
+    assert replay_and_count(update_job, proxy, strict_fifo, spool) == dict.fromkeys(jobs, 1)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from localaws import Subscription, subscribe_queue
+from localaws import Subscription
 from tests.conftest import (
     CLOSED_ENDPOINT,
     UNREACHABLE_TOPIC,
@@ -230,15 +230,16 @@ def test_a_permanent_refusal_is_set_aside_not_retried_forever(
     assert len(list((tmp_path / "rejected").glob("*.json"))) == 1
 
 
-def test_concurrent_replays_send_each_update_once(moto_endpoint: str, tmp_path: Path) -> None:
+def test_concurrent_replays_send_each_update_once(
+    moto_endpoint: str, strict_fifo: Subscription, tmp_path: Path
+) -> None:
     # No content-based deduplication here, so a file sent twice would arrive twice.
-    strict = subscribe_queue(moto_endpoint, fifo=True, content_based_deduplication=False)
     for index in range(6):  # seeded as failed deliveries leave them (test above)
         update = JobUpdate.model_validate(
             {"id": f"job-{index % 2}", "status": "running", "progress": index,
              "updated": f"2026-01-01T00:00:{index:02d}.000Z"}
         )  # fmt: skip
-        params = make_envelope(update, parse_topic_arn(strict.topic_arn))
+        params = make_envelope(update, parse_topic_arn(strict_fifo.topic_arn))
         store(params, tmp_path, "endpoint down", CLOSED_ENDPOINT)
     with contextlib.ExitStack() as running:
         replay = ("replay", str(tmp_path), "--endpoint-url", moto_endpoint)
@@ -249,7 +250,7 @@ def test_concurrent_replays_send_each_update_once(moto_endpoint: str, tmp_path: 
         line for stdout, _ in outputs for line in stdout.splitlines() if line.startswith("sent")
     ]
     assert len(sent) == 6
-    deliveries = strict.receive()
+    deliveries = strict_fifo.receive()
     assert sorted(d.message["progress"] for d in deliveries) == [0, 1, 2, 3, 4, 5]
     for job in ("job-0", "job-1"):
         progress = [d.message["progress"] for d in deliveries if d.message["id"] == job]
@@ -438,10 +439,7 @@ def test_replay_of_a_directory_that_is_not_a_spool_moves_nothing(
     (tmp_path / "cwl.output.json").write_text("{}")
     (tmp_path / "jobs").mkdir()  # a user's own directory of that name is no sign of a spool
     for where in (str(tmp_path), "."):
-        result = subprocess.run(
-            [UPDATE_JOB, "replay", where], capture_output=True, text=True, cwd=tmp_path,
-            timeout=60, check=False,
-        )  # fmt: skip
+        result = update_job("replay", where, cwd=tmp_path)
         assert result.returncode == 2
         [line] = result.stderr.splitlines()
         assert line.startswith(f"update-job: error: {where} is not a spool directory")
@@ -473,10 +471,7 @@ def test_an_empty_spool_path_is_a_usage_error(update_job: RunCommand, tmp_path: 
           "--spool", "", "--", "true"), None),
     ]  # fmt: skip
     for args, env in runs:
-        result = subprocess.run(
-            [UPDATE_JOB, *args], capture_output=True, text=True, cwd=tmp_path, env=env,
-            timeout=60, check=False,
-        )  # fmt: skip
+        result = update_job(*args, env=env, cwd=tmp_path)
         assert result.returncode == 2, (args, result.stderr)
         [line] = result.stderr.splitlines()
         assert "empty path" in line, line
