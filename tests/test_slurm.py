@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import re
 import subprocess
 import time
@@ -25,7 +26,7 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
-from localaws import Delivery, Subscription
+from localaws import LOCAL_AWS_ENV, Delivery, Subscription
 from tests.conftest import UPDATE_JOB, LocalTopics, topic_args
 from tests.cwlrun import run_cwl, runner_command, runner_env
 from tests.slurm import SlurmCluster
@@ -226,3 +227,47 @@ def test_update_job_run_around_toil_on_slurm_when_a_step_job_is_cancelled(
         assert "outputs" not in final
         assert "no JSON object on the command's stdout" in stderr
         assert "'CWLJob' held-step.cwl.hold" in stderr.split("Failed jobs at end of the run:")[1]
+
+
+@pytest.mark.parametrize("check_env", [False, True], ids=["bare-name", "TOIL_CHECK_ENV"])
+def test_toil_worker_found_on_the_nodes_with_toil_check_env(
+    slurm_cluster: SlurmCluster, tmp_path: Path, check_env: bool
+) -> None:
+    # A site whose jobs do not inherit the submitter's environment (sbatch --export=NONE,
+    # here through Toil's TOIL_SLURM_ARGS): a job runs `_toil_worker` by name, which the
+    # job's shell does not find, unless TOIL_CHECK_ENV=True makes Toil name it by its path
+    # in the leader's virtual environment (which every node must have, at the same path).
+    # Toil's worker then takes on the leader's environment (PATH included) for the steps.
+    env = {**runner_env(cluster_env(slurm_cluster)), "TOIL_SLURM_ARGS": "--export=NONE"}
+    env.pop("TOIL_CHECK_ENV", None)
+    if check_env:
+        env["TOIL_CHECK_ENV"] = "True"
+    job_path = tmp_path / "job.json"
+    job_path.write_text(json.dumps({"seconds": 1}))
+    command = [
+        *runner_command("toil", tmp_path, (), batch_system="slurm"),
+        str(HELD_STEP),
+        str(job_path),
+    ]
+    result = subprocess.run(
+        command, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300, check=False
+    )
+    batch_logs = "".join(
+        path.read_text(encoding="utf-8", errors="replace")
+        for path in (tmp_path / "toil-work").glob("*.err.log")
+    )
+    states = steps_run_as_jobs(slurm_cluster, tmp_path)
+    if check_env:
+        assert result.returncode == 0, result.stderr[-6000:]
+        assert (tmp_path / "out" / "done.txt").read_text(encoding="utf-8") == "done\n"
+        assert states.pop("finish", ["COMPLETED"]) == ["COMPLETED"]
+        assert states == {"hold": ["COMPLETED"]}
+    else:
+        assert result.returncode != 0
+        assert "_toil_worker: not found" in batch_logs + result.stderr, result.stderr[-6000:]
+        assert states == {"hold": ["FAILED", "FAILED"]}
+        # What docs/runners.md warns of: Toil keeps the leader's whole environment, keys
+        # included, in the job store (kept here: the run failed), for every worker to take on.
+        [saved] = (tmp_path / "jobstore").rglob("environment.pickle")
+        environment = pickle.loads(saved.read_bytes())  # noqa: S301 - the test's own run
+        assert environment["AWS_SECRET_ACCESS_KEY"] == LOCAL_AWS_ENV["AWS_SECRET_ACCESS_KEY"]
