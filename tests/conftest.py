@@ -69,10 +69,9 @@ def announce_to_terminal(request: pytest.FixtureRequest, tests: str) -> Callable
 
 
 @pytest.fixture(scope="session")
-def slurm_cluster(request: pytest.FixtureRequest) -> Iterator[SlurmCluster]:
-    """A private single-node Slurm cluster (tests/slurm.py), started for the session and
-    stopped at its end. Installs slurm-wlm and munge with apt-get the first time (root only,
-    announced); skipped with the reason where this machine cannot."""
+def slurm_installed(request: pytest.FixtureRequest) -> None:
+    """Slurm and munge, installed with apt-get the first time (root only, announced);
+    skipped with the reason where this machine cannot."""
     if not harness.is_root():
         unavailable("the cluster tests run munged, slurmctld and slurmd as root; run them as root")
     harness.announce = announce_to_terminal(request, "cluster tests")
@@ -80,6 +79,12 @@ def slurm_cluster(request: pytest.FixtureRequest) -> Iterator[SlurmCluster]:
         ensure_slurm()
     except harness.HarnessUnavailableError as error:
         unavailable(str(error))
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster(slurm_installed: None) -> Iterator[SlurmCluster]:
+    """A private single-node Slurm cluster (tests/slurm.py), started for the session and
+    stopped at its end."""
     with SlurmCluster.create() as cluster:
         yield cluster
 

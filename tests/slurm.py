@@ -185,6 +185,8 @@ class SlurmCluster:
     def daemon_command(self, name: str) -> list[str]:
         root = self.root
         if name == "munged":
+            # --force: munged wants its socket's directory open to every user, since any
+            # user may ask it for a credential; this cluster's is the tests' (root's) only.
             return [
                 "munged", "--foreground", "--force",
                 f"--socket={self.munge_socket}",

@@ -19,6 +19,7 @@ import os
 import pickle
 import re
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,7 @@ from ruamel.yaml import YAML
 from localaws import LOCAL_AWS_ENV, Delivery, Subscription
 from tests.conftest import UPDATE_JOB, LocalTopics, topic_args
 from tests.cwlrun import run_cwl, runner_command, runner_env
-from tests.slurm import SlurmCluster
+from tests.slurm import SlurmCluster, command_line, stop_orphans
 
 pytestmark = pytest.mark.slurm
 
@@ -271,3 +272,32 @@ def test_toil_worker_found_on_the_nodes_with_toil_check_env(
         [saved] = (tmp_path / "jobstore").rglob("environment.pickle")
         environment = pickle.loads(saved.read_bytes())  # noqa: S301 - the test's own run
         assert environment["AWS_SECRET_ACCESS_KEY"] == LOCAL_AWS_ENV["AWS_SECRET_ACCESS_KEY"]
+
+
+def test_a_killed_sessions_cluster_is_stopped_by_the_next(
+    slurm_installed: None, tmp_path: Path
+) -> None:
+    # A test session killed (SIGKILL) before its fixture could stop its cluster: the next
+    # cluster's start stops those daemons, and only those, and removes their directory.
+    env = {**os.environ, "UPDATE_JOB_TEST_CACHE": str(tmp_path)}
+    script = (
+        "import time; from tests.slurm import SlurmCluster; "
+        "cluster = SlurmCluster.create(); cluster.start(); "
+        "print(cluster.root, flush=True); time.sleep(600)"
+    )
+    with subprocess.Popen(
+        [sys.executable, "-c", script], cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True
+    ) as session:
+        try:
+            assert session.stdout is not None
+            root = Path(session.stdout.readline().strip())
+        finally:
+            session.kill()
+    daemons = {
+        path.stem: int(path.read_text(encoding="utf-8")) for path in root.glob("*.daemon-pid")
+    }
+    assert set(daemons) == {"munged", "slurmctld", "slurmd"}
+    assert all(str(root) in command_line(pid) for pid in daemons.values())
+    stop_orphans(root.parent)
+    assert not root.exists()
+    assert not [name for name, pid in daemons.items() if str(root) in command_line(pid)]
