@@ -229,9 +229,16 @@ def apt_install(packages: Sequence[str], tools: Sequence[str], *, need: str, why
             )
         announce(f"installing {' '.join(packages)} with apt-get {why}")
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        _run(["apt-get", "update", "-q"], env=env)
-        # Recommends included: that is the set known to work.
-        _run(["apt-get", "install", "-y", "-q", *packages], env=env)
+        try:
+            _run(["apt-get", "update", "-q"], env=env)
+            # Recommends included: that is the set known to work.
+            _run(["apt-get", "install", "-y", "-q", *packages], env=env)
+        except RuntimeError as error:
+            # No mirror reachable, a held package...: this machine cannot, for now.
+            tail = "\n".join(str(error).splitlines()[-5:])
+            raise HarnessUnavailableError(
+                f"apt-get could not install them ({need}):\n{tail}"
+            ) from error
         still = [tool for tool in tools if shutil.which(tool) is None]
         if still:
             raise RuntimeError(f"apt-get install did not provide {', '.join(still)}")
