@@ -338,8 +338,11 @@ def stop_orphans(base: Path) -> None:
             owner_pid = None
         if owner_pid is not None and pid_alive(owner_pid):
             continue
-        if owner_pid is None and time.time() - root.stat().st_mtime < START_TIMEOUT:
-            continue  # being made by another session right now
+        try:
+            if owner_pid is None and time.time() - root.stat().st_mtime < START_TIMEOUT:
+                continue  # being made by another session right now
+        except FileNotFoundError:
+            continue  # another session's start has just removed it
         for pid_file in root.glob("*.daemon-pid"):
             try:
                 pid = int(pid_file.read_text(encoding="utf-8"))
