@@ -28,6 +28,9 @@ if [ "$(id -u)" = 0 ]; then
         "base image the first time, each announced; cached in" \
         "${UPDATE_JOB_TEST_CACHE:-~/.cache/update-job-tests} and podman's image store;" \
         "skip them with -m \"not container\")"
+    echo "   (the cluster tests, run as root, install slurm-wlm and munge with apt-get the first" \
+        "time, announced, and run a private Slurm cluster for the session; skip them with" \
+        "-m \"not slurm\")"
 fi
 # Four workers on any machine: most tests wait on subprocesses, sockets and timeouts rather
 # than compute. Workers that need the test image wait for the one that builds it (a lock in

@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 from click.testing import CliRunner, Result
@@ -22,7 +23,9 @@ from localaws import (
     Subscription,
     subscribe_queue,
 )
+from tests.container import harness
 from tests.faultproxy import FaultProxy
+from tests.slurm import SlurmCluster, ensure_slurm
 from update_job.cli import cli
 
 # Every AWS client the tests make, here or in a subprocess, stays on this machine; one that
@@ -43,6 +46,47 @@ TESTS = Path(__file__).parent
 def moto_endpoint() -> Iterator[str]:
     with MotoServer() as server:
         yield server.url
+
+
+def unavailable(reason: str) -> NoReturn:
+    """Skip a test this machine cannot run (the container or cluster tests: not root, no
+    apt-get), with the reason; under CI (CI=true) that is a failure instead."""
+    if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+        pytest.fail(f"cannot run under CI: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+def announce_to_terminal(request: pytest.FixtureRequest, tests: str) -> Callable[[str], None]:
+    """What the test harness says before it changes this machine (apt-get, image builds),
+    printed past pytest's output capture: it is for whoever waits at the terminal."""
+    capture = request.config.pluginmanager.getplugin("capturemanager")
+
+    def announce(message: str) -> None:
+        with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
+            print(f"\n[update-job {tests}] {message}", file=sys.stderr, flush=True)
+
+    return announce
+
+
+@pytest.fixture(scope="session")
+def slurm_installed(request: pytest.FixtureRequest) -> None:
+    """Slurm and munge, installed with apt-get the first time (root only, announced);
+    skipped with the reason where this machine cannot."""
+    if not harness.is_root():
+        unavailable("the cluster tests run munged, slurmctld and slurmd as root; run them as root")
+    harness.announce = announce_to_terminal(request, "cluster tests")
+    try:
+        ensure_slurm()
+    except harness.HarnessUnavailableError as error:
+        unavailable(str(error))
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster(slurm_installed: None) -> Iterator[SlurmCluster]:
+    """A private single-node Slurm cluster (tests/slurm.py), started for the session and
+    stopped at its end."""
+    with SlurmCluster.create() as cluster:
+        yield cluster
 
 
 @pytest.fixture

@@ -66,9 +66,13 @@ class CwlRun:
         return parsed
 
 
-def runner_command(runner: str, workdir: Path, preserve: Iterable[str]) -> list[str]:
+def runner_command(
+    runner: str, workdir: Path, preserve: Iterable[str], batch_system: str = "single_machine"
+) -> list[str]:
     """The runner's command line up to the CWL file: outputs and temporary files in
-    `workdir`, the variables in `preserve` passed to the steps."""
+    `workdir`, the variables in `preserve` passed to the steps; Toil's jobs on
+    `batch_system` (`slurm`: the cluster that SLURM_CONF in the runner's environment
+    names)."""
     if runner == "cwltool":
         return [
             CWLTOOL, "--no-container", "--skip-schemas",
@@ -81,7 +85,7 @@ def runner_command(runner: str, workdir: Path, preserve: Iterable[str]) -> list[
         (workdir / "toil-work").mkdir(parents=True, exist_ok=True)
         return [
             TOIL, "--no-container",
-            "--batchSystem", "single_machine",
+            "--batchSystem", batch_system,
             "--jobStore", str(workdir / "jobstore"),
             "--workDir", str(workdir / "toil-work"),
             "--outdir", str(workdir / "out"),
@@ -102,12 +106,13 @@ def run_cwl(
     env: dict[str, str] | None = None,
     cwd: Path | None = None,
     timeout: float = 240,
+    batch_system: str = "single_machine",
 ) -> CwlRun:
     """Run `cwl` with `job` (an object, written to `workdir`/job.json, or a job file) on
     `runner`; its outputs go to `workdir`/out. With `env`, the runner gets only that (and
     PATH), else this process's environment."""
     workdir.mkdir(parents=True, exist_ok=True)
-    command = [*runner_command(runner, workdir, preserve), *options, str(cwl)]
+    command = [*runner_command(runner, workdir, preserve, batch_system), *options, str(cwl)]
     if isinstance(job, dict):
         job_path = workdir / "job.json"
         job_path.write_text(json.dumps(job), encoding="utf-8")

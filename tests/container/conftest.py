@@ -6,23 +6,15 @@ when this machine cannot run them, except under CI (CI=true), where that is a fa
 
 from __future__ import annotations
 
-import contextlib
-import os
 import subprocess
-import sys
 from collections.abc import Callable
 
 import pytest
 
+from tests.conftest import announce_to_terminal, unavailable
 from tests.container import harness
 
 RunImage = Callable[..., subprocess.CompletedProcess[str]]
-
-
-def _unavailable(reason: str) -> None:
-    if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
-        pytest.fail(f"container tests cannot run under CI: {reason}", pytrace=False)
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="session")
@@ -30,21 +22,13 @@ def container_image(request: pytest.FixtureRequest) -> str:
     """The update-job test image (``localhost/update-job-test:<version>``), built on the
     local stand-in base. Slow only the first time, and then it says so first."""
     if not harness.is_root():
-        _unavailable("container tests need root (rootful podman); run them as root")
-    capture = request.config.pluginmanager.getplugin("capturemanager")
-
-    def announce(message: str) -> None:
-        # Past pytest's output capture: the line is for whoever is waiting at the terminal.
-        with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
-            print(f"\n[update-job container tests] {message}", file=sys.stderr, flush=True)
-
-    harness.announce = announce
+        unavailable("container tests need root (rootful podman); run them as root")
+    harness.announce = announce_to_terminal(request, "container tests")
     try:
         harness.ensure_podman()
         return harness.build_image()
     except harness.HarnessUnavailableError as error:
-        _unavailable(str(error))
-        raise  # unreachable: _unavailable skips or fails
+        unavailable(str(error))
 
 
 @pytest.fixture

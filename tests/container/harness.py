@@ -11,7 +11,8 @@ What it does, step by step (each step is cached and skipped when already done; t
 ones announce themselves with one line first, through ``announce``):
 
 1. ``ensure_podman()``: installs podman, buildah, runc, debootstrap and uidmap with apt-get
-   when any is missing (root only).
+   when any is missing (root only), through ``apt_install``, which the Slurm cluster's
+   harness (``tests/slurm.py``) uses too.
 2. ``containers_conf()`` / ``podman_shim_dir()``: writes, under the cache dir
    (``$UPDATE_JOB_TEST_CACHE`` or ``~/.cache/update-job-tests``), a containers.conf with
    runc, cgroupfs and ulimits within this process's hard limits, and an executable
@@ -197,36 +198,50 @@ def is_root() -> bool:
 
 def ensure_podman() -> None:
     """Make sure podman, buildah, runc, debootstrap and uidmap are installed."""
-    if all(shutil.which(tool) for tool in TOOLS):
+    apt_install(
+        APT_PACKAGES,
+        TOOLS,
+        need="the container tests need rootful podman",
+        why=f"(about 120 MB, once): the container tests build and run the image with rootful "
+        f"podman; {SKIP_HINT}",
+    )
+
+
+def apt_install(packages: Sequence[str], tools: Sequence[str], *, need: str, why: str) -> None:
+    """apt-get install `packages` (root only, announced first with `why`) when any of the
+    commands `tools` is missing; HarnessUnavailableError, saying what `need`s them, when this
+    machine cannot."""
+    if all(shutil.which(tool) for tool in tools):
         return
     # Test workers (pytest-xdist) may all get here at once: one installs, the others wait
     # and then find the tools (apt-get itself refuses to run twice at once).
-    with _lock("podman"):
-        _install_podman()
-
-
-def _install_podman() -> None:
-    missing = [tool for tool in TOOLS if shutil.which(tool) is None]
-    if not missing:
-        return
-    if not is_root():
-        raise HarnessUnavailableError(
-            f"missing {', '.join(missing)} and not root: cannot apt-get install them "
-            "(the container tests need rootful podman)"
-        )
-    if shutil.which("apt-get") is None:
-        raise HarnessUnavailableError(f"missing {', '.join(missing)} and no apt-get here")
-    announce(
-        f"installing {' '.join(APT_PACKAGES)} with apt-get (about 120 MB, once): the container "
-        f"tests build and run the image with rootful podman; {SKIP_HINT}"
-    )
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    _run(["apt-get", "update", "-q"], env=env)
-    # Recommends included: that is the set known to work.
-    _run(["apt-get", "install", "-y", "-q", *APT_PACKAGES], env=env)
-    still = [tool for tool in TOOLS if shutil.which(tool) is None]
-    if still:
-        raise RuntimeError(f"apt-get install did not provide {', '.join(still)}")
+    with _lock("apt"):
+        missing = [tool for tool in tools if shutil.which(tool) is None]
+        if not missing:
+            return
+        if not is_root():
+            raise HarnessUnavailableError(
+                f"missing {', '.join(missing)} and not root: cannot apt-get install them ({need})"
+            )
+        if shutil.which("apt-get") is None:
+            raise HarnessUnavailableError(
+                f"missing {', '.join(missing)} and no apt-get here ({need})"
+            )
+        announce(f"installing {' '.join(packages)} with apt-get {why}")
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        try:
+            _run(["apt-get", "update", "-q"], env=env)
+            # Recommends included: that is the set known to work.
+            _run(["apt-get", "install", "-y", "-q", *packages], env=env)
+        except RuntimeError as error:
+            # No mirror reachable, a held package...: this machine cannot, for now.
+            tail = "\n".join(str(error).splitlines()[-5:])
+            raise HarnessUnavailableError(
+                f"apt-get could not install them ({need}):\n{tail}"
+            ) from error
+        still = [tool for tool in tools if shutil.which(tool) is None]
+        if still:
+            raise RuntimeError(f"apt-get install did not provide {', '.join(still)}")
 
 
 def _hard_limit(which: int, fallback: int, cap: int | None = None) -> int:
