@@ -9,7 +9,9 @@ doc: |
   output (update-job's JSON receipt) orders later steps after this one. The step succeeds
   once it has published, whatever `exit_code` says, so a runner may retry it safely: fail
   the run with a separate step (exit-with.cwl). Credentials come from the worker's AWS
-  chain, never from inputs. See docs/cwl.md and docs/runners.md.
+  chain, never from inputs. The values of `inputs`, `outputs` and `message` reach
+  update-job in files of the step's own: any size up to the update's 256 KiB, and never
+  read as a path. See docs/cwl.md and docs/runners.md.
 
 $namespaces:
   s: https://schema.org/
@@ -31,13 +33,20 @@ requirements:
     envDef:
       AWS_DEFAULT_REGION: $(inputs.aws_region)
   InitialWorkDirRequirement:
+    # Every value a workflow gives for inputs, outputs and message goes to update-job in a
+    # file of the step's own, named here: never on the command line (where a value over
+    # 128 KiB does not fit) and never as a path (no string can make update-job read a file).
     listing:
       # An object is written as JSON, a string as it is, a File under this name; null
       # (not given) writes nothing, and the option below is then left out too.
       - entryname: update-job-inputs.json
         entry: $(inputs.inputs)
+      # Interpolated into text: a string as it is, anything else (an object, a File, an
+      # array of Files) as JSON. A single File arrives with its contents (loadContents).
       - entryname: update-job-outputs.json
-        entry: $(inputs.outputs)
+        entry: "$(inputs.outputs)\n"
+      - entryname: update-job-message.txt
+        entry: $(inputs.message)
 
 hints:
   # The image the project's Dockerfile builds (`docker build -t localhost/update-job:0.1.0 .`).
@@ -103,7 +112,11 @@ inputs:
         prefix: --label
     default: []
     label: Labels
-    doc: Labels to find the job by (the job request's `labels`); none is the same as empty.
+    doc: |
+      Labels to find the job by; none is the same as empty and leaves the stored labels
+      alone. Given, they replace ALL the labels stored for the job (the jobs database
+      replaces arrays): leave this out on updates of a job the processing server
+      submitted with its labels, or give every label the job should keep.
     inputBinding: {}
   inputs:
     type: Any?
@@ -119,8 +132,12 @@ inputs:
     label: Job outputs
     doc: |
       The job's outputs: an object (each File and Directory in it becomes its location
-      URL), a string holding a JSON object, or a File holding one, such as a CWL output
-      object (cwl.output.json).
+      URL; a File with secondaryFiles, an array of its URL and theirs), an array of Files
+      or Directories (each becomes basename: URL), a string holding JSON of either, or a
+      File holding a CWL output object (cwl.output.json, at most 64 KiB: the runner
+      loads it). Locations in a temporary directory (an intermediate step's file:///tmp/...)
+      are published with a warning: give the locations the outputs are staged out to.
+    loadContents: true
     inputBinding:
       prefix: --outputs
       valueFrom: "@update-job-outputs.json"
@@ -129,7 +146,8 @@ inputs:
     label: Message
     doc: A note on the job's state, for people, e.g. "stage 1 of 2 done".
     inputBinding:
-      prefix: --message
+      prefix: --message-file
+      valueFrom: update-job-message.txt
   progress:
     type: ["null", int, float]
     label: Progress

@@ -79,6 +79,7 @@ def test_there_are_the_tool_the_workflow_and_its_two_stages() -> None:
     assert classes == {
         "update-job.cwl": "CommandLineTool",
         "compat/publish-job-status.cwl": "CommandLineTool",
+        "compat/publish-job-status-latest.cwl": "CommandLineTool",
         "exit-with.cwl": "CommandLineTool",
         "examples/granule-summary.cwl": "Workflow",
         "examples/make-granules.cwl": "CommandLineTool",

@@ -22,6 +22,19 @@ REPORT = {
     "size": 12,
 }
 STAGE = {"class": "Directory", "location": "s3://bucket/run-42/stage"}
+# A product with its index beside it.
+INDEXED = {
+    "class": "File",
+    "location": "s3://bucket/g1.bam",
+    "secondaryFiles": [
+        {
+            "class": "File",
+            "location": "s3://bucket/g1.bam.bai",
+            "secondaryFiles": [{"class": "File", "location": "s3://bucket/g1.bam.bai.md5"}],
+        }
+    ],
+}
+INDEXED_URLS = ["s3://bucket/g1.bam", "s3://bucket/g1.bam.bai", "s3://bucket/g1.bam.bai.md5"]
 
 
 @pytest.mark.parametrize(
@@ -36,8 +49,27 @@ STAGE = {"class": "Directory", "location": "s3://bucket/run-42/stage"}
         ),
         ({"report": REPORT, "count": 2}, {"report": "file:///data/out/report.txt", "count": 2}),
         ([], {}),
+        (
+            {"products": [INDEXED], "index": INDEXED},
+            {"products": [INDEXED_URLS], "index": INDEXED_URLS},
+        ),
+        ([INDEXED], {"g1.bam": INDEXED_URLS}),
+        (
+            {"class": "File", "location": "_:literal", "contents": json.dumps({"report": REPORT})},
+            {"report": "file:///data/out/report.txt"},
+        ),
     ],
-    ids=["file", "directory", "json-string", "array", "output-object", "empty-array"],
+    ids=[
+        "file",
+        "directory",
+        "json-string",
+        "array",
+        "output-object",
+        "empty-array",
+        "secondary-files",
+        "secondary-files-by-basename",
+        "file-with-contents",
+    ],
 )
 def test_outputs_arrive_as_urls(
     testbed: LocalTopics, invoke: Invoke, given: Any, expected: dict[str, Any]
@@ -78,8 +110,18 @@ def test_inputs_stay_as_given(testbed: LocalTopics, invoke: Invoke) -> None:
         ),
         (
             "--outputs",
-            '{"class": "File", "contents": "x"}',
+            '[{"class": "File", "basename": "x"}]',
             "--outputs: a CWL File object with no location or path; expected",
+        ),
+        (
+            "--outputs",
+            '{"class": "File", "contents": "x"}',
+            "--outputs: a File's contents; expected a JSON object, a CWL File",
+        ),
+        (
+            "--outputs",
+            json.dumps({"class": "File", "contents": "@/etc/passwd"}),
+            "--outputs: a File's contents; expected",
         ),
         (
             "--outputs",
@@ -123,3 +165,33 @@ def test_nesting_up_to_the_limit_is_kept(invoke: Invoke) -> None:
     result = invoke("--job-id", "deep", "--status", "running", "--inputs", nested, "--dry-run")
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["message"]["inputs"] == json.loads(nested)
+
+
+@pytest.mark.parametrize(
+    "location",
+    ["file:///tmp/run-1/out/g1.nc", "/var/tmp/run-1/g1.nc", "file://localhost/tmp/a%20b.nc"],
+)
+def test_a_temporary_location_is_published_with_a_warning(
+    testbed: LocalTopics, invoke: Invoke, location: str
+) -> None:
+    outputs = {"granule": {"class": "File", "location": location}, "lasting": STAGE}
+    result = invoke(
+        "--job-id", "outputs-tmp", "--exit-code", "0", "--outputs", json.dumps(outputs),
+        *topic_args(testbed.standard),
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    [delivery] = testbed.standard.receive()
+    assert delivery.message["outputs"] == {"granule": location, "lasting": STAGE["location"]}
+    [warning] = [line for line in result.stderr.splitlines() if "warning" in line]
+    assert warning.startswith(f"update-job: warning: output location {location!r} is in a ")
+    assert "temporary directory" in warning
+
+
+@pytest.mark.parametrize(
+    "location", ["file:///tmpfiles/g1.nc", "s3://bucket/tmp/g1.nc", "file://host/tmp/g1.nc"]
+)
+def test_a_lasting_location_gives_no_warning(invoke: Invoke, location: str) -> None:
+    outputs = json.dumps({"granule": {"class": "File", "location": location}})
+    result = invoke("--job-id", "o", "--exit-code", "0", "--outputs", outputs, "--dry-run")
+    assert result.exit_code == 0, result.stderr
+    assert "warning" not in result.stderr

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import gc
+from collections.abc import MutableMapping
 from typing import Any
 
 from update_job import __version__
+from update_job.errors import InvalidUpdate
 
 # Retries that give up on their own: a broken endpoint must never hang a workflow.
 # botocore backs off 50 ms x 2^n after a 5xx or connection error (1 s x 2^n when throttled),
@@ -13,6 +15,35 @@ from update_job import __version__
 TOTAL_ATTEMPTS = 10
 CONNECT_TIMEOUT = 5.0
 READ_TIMEOUT = 10.0
+
+
+# Unity SPS's auth methods: `iam`, the default chain; `keys`, its own variables (below).
+AUTH_METHODS = ("iam", "keys")
+# Unity SPS's variables for `keys`, and the names botocore's environment provider reads.
+UNITY_KEYS = {
+    "ACCESS_KEY": "AWS_ACCESS_KEY_ID",
+    "SECRET_KEY": "AWS_SECRET_ACCESS_KEY",
+    "SESSION_TOKEN": "AWS_SESSION_TOKEN",
+}
+
+
+def use_unity_keys(environ: MutableMapping[str, str]) -> None:
+    """Unity SPS's `keys` method: its ACCESS_KEY, SECRET_KEY and (optional) SESSION_TOKEN,
+    when set, become the AWS_* variables botocore's default chain reads first, in place of
+    any set beside them (another key's session token would not fit them). Neither set: the
+    chain as it is."""
+    access, secret = environ.get("ACCESS_KEY"), environ.get("SECRET_KEY")
+    if not access and not secret:
+        return
+    if not access or not secret:
+        missing = "SECRET_KEY" if access else "ACCESS_KEY"
+        raise InvalidUpdate(f"auth method keys: {missing} is not set (give both keys, or neither)")
+    for unity_name, aws_name in UNITY_KEYS.items():
+        value = environ.get(unity_name)
+        if value:
+            environ[aws_name] = value
+        else:
+            environ.pop(aws_name, None)
 
 
 def make_client(

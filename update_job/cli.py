@@ -15,6 +15,7 @@ import click
 from click_default_group import DefaultGroup
 
 from update_job import __version__
+from update_job.aws import AUTH_METHODS, use_unity_keys
 from update_job.endpoint import check_endpoint_url
 from update_job.errors import InvalidUpdate, NoStatus, NoTopic, ReplayBusy, UpdateJobError
 from update_job.message import (
@@ -27,7 +28,7 @@ from update_job.message import (
 )
 from update_job.sender import SUPERSEDED, Receipt, Sender
 from update_job.sns import DEFAULT_TIMEOUT
-from update_job.values import job_inputs, job_outputs
+from update_job.values import job_inputs, job_outputs, load_text
 
 Command = TypeVar("Command", bound=Callable[..., Any])
 
@@ -222,7 +223,12 @@ def job_options(command: Command) -> Command:
             help="The job's id, as the processing server gave it.",
         ),
         click.option(
-            "--label", "labels", type=TEXT, multiple=True, help="A label to find the job by."
+            "--label",
+            "labels",
+            type=TEXT,
+            multiple=True,
+            help="A label to find the job by, repeatable. The labels given replace all the "
+            "job's stored labels (give every one it should keep); without --label they stay.",
         ),
         # Not TEXT: a file's name need not be UTF-8; the JSON's text is checked once read.
         click.option("--inputs", metavar="JSON|@FILE", help="The job's inputs, a JSON object."),
@@ -267,6 +273,15 @@ def warn_runner_internal(locations: list[str]) -> None:
             f"output location {location[:200]!r} is internal to the workflow runner, not a "
             "URL: reported as null (report the stage-out step's URLs, or run the workflow "
             "under `update-job run --outputs-from-stdout`)"
+        )
+
+
+def warn_temporary(locations: list[str]) -> None:
+    for location in locations:
+        warn(
+            f"output location {location[:200]!r} is in a temporary directory of this "
+            "machine, deleted after the run: publish the lasting locations the workflow "
+            "stages its outputs out to (docs/cwl.md)"
         )
 
 
@@ -349,6 +364,19 @@ def cli() -> None:
     "runner may retry must not fail after publishing).",
 )
 @click.option("--message", type=TEXT, help="A note on the job's state, for people.")
+@click.option(
+    "--message-file",
+    metavar="FILE",
+    help="The --message, read from FILE as it is (UTF-8): for text too long for a command line.",
+)
+@click.option(
+    "--auth-method",
+    type=click.Choice(AUTH_METHODS),
+    default="iam",
+    show_default=True,
+    help="Unity SPS's methods: iam, AWS's default credential chain; keys, Unity's variables "
+    "ACCESS_KEY, SECRET_KEY and SESSION_TOKEN when set, else that chain.",
+)
 @click.option("--progress", metavar="0..100", help="Percent done.")
 @click.option("--start-time", metavar="now|ISO-8601", help="Set the job's start-time.")
 @sender_options
@@ -368,6 +396,8 @@ def publish_command(  # noqa: PLR0913, PLR0917 - click hands each option over as
     exit_zero: bool,
     outputs: str | None,
     message: str | None,
+    message_file: str | None,
+    auth_method: str,
     progress: str | None,
     start_time: str | None,
     sender: Sender,
@@ -379,15 +409,26 @@ def publish_command(  # noqa: PLR0913, PLR0917 - click hands each option over as
     0 published, 1 not delivered, 2 bad input (nothing published); with --exit-code N,
     N once published.
     """
+    if message_file is not None:
+        if message is not None:
+            raise click.UsageError("give --message or --message-file, not both")
+        message = load_text(message_file, "--message-file")
     job_in = None if inputs is None else job_inputs(inputs, "--inputs")
     internal: list[str] = []
+    temporary: list[str] = []
     try:
-        job_out = None if outputs is None else job_outputs(outputs, "--outputs", internal)
+        job_out = (
+            None if outputs is None else job_outputs(outputs, "--outputs", internal, temporary)
+        )
     finally:
         warn_runner_internal(internal)
+        warn_temporary(temporary)
+    if auth_method == "keys":
+        use_unity_keys(os.environ)
     update = make_update(
         job_id,
-        status,
+        # An empty status is none (a workflow's default ""): --exit-code may then set it.
+        status or None,
         exit_code,
         extra_statuses,
         inputs=job_in,

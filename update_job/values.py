@@ -8,7 +8,9 @@ import os
 import select
 import stat
 import sys
+import tempfile
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from update_job import interrupts
 from update_job.errors import InputInterrupted, InvalidUpdate
@@ -127,21 +129,25 @@ def check_json_value(value: Any, option: str) -> None:
                 raise InvalidUpdate(f"{option}: text that is not valid Unicode") from None
 
 
+def load_text(path: str, option: str) -> str:
+    """The UTF-8 text of `path` (`-`: stdin), at most MAX_JSON_BYTES, read as it is."""
+    data = read_bounded(path, option)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        where = "stdin" if path == "-" else path
+        raise InvalidUpdate(
+            f"{option}: {where} is not UTF-8 text (byte {data[error.start]:#04x} at "
+            f"offset {error.start})"
+        ) from None
+
+
 def load_json(value: str, option: str) -> Any:
     """The JSON value an option names; InvalidUpdate, in one line, if there is none or the
     message could not carry it."""
     text = value
     if value.startswith("@"):
-        path = value[1:]
-        data = read_bounded(path, option)
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError as error:
-            where = "stdin" if path == "-" else path
-            raise InvalidUpdate(
-                f"{option}: {where} is not UTF-8 text (byte {data[error.start]:#04x} at "
-                f"offset {error.start})"
-            ) from None
+        text = load_text(value[1:], option)
     elif len(value) > MAX_JSON_BYTES:
         raise InvalidUpdate(f"{option}: over {MAX_JSON_BYTES // (1024 * 1024)} MiB")
     try:
@@ -202,19 +208,24 @@ def job_inputs(value: str, option: str) -> dict[str, Any]:
     return inputs
 
 
-def job_outputs(value: str, option: str, internal: list[str] | None = None) -> dict[str, Any]:
+def job_outputs(
+    value: str,
+    option: str,
+    internal: list[str] | None = None,
+    temporary: list[str] | None = None,
+) -> dict[str, Any]:
     """The job's outputs, each File and Directory as its location URL: from an object of
     them by name (a CWL output object), or from a single File or Directory object or an
     array of them (what a workflow hands on after JSON.stringify), named by basename. A
-    JSON string holding any of these is read too. Runner-internal locations go into
-    `internal` (see cwl_locations)."""
+    JSON string holding any of these is read too, and so is a File object that carries its
+    `contents` (a CWL file literal, or a File the CWL tool loaded): they are the outputs.
+    Runner-internal and temporary locations go into `internal` and `temporary` (see
+    cwl_locations)."""
     outputs = load_json(value, option)
     if isinstance(outputs, str):
-        try:
-            outputs = json.loads(outputs, parse_constant=reject_constant, parse_float=finite_float)
-        except (ValueError, RecursionError):
-            raise InvalidUpdate(f"{option}: a string; {OUTPUTS_EXPECTED}") from None
-        check_json_value(outputs, option)
+        outputs = parse_json_text(outputs, option, "a string")
+    if is_file_with_contents(outputs):
+        outputs = parse_json_text(outputs["contents"], option, "a File's contents")
     if is_cwl_object(outputs):
         outputs = [outputs]
     if isinstance(outputs, list):
@@ -222,8 +233,8 @@ def job_outputs(value: str, option: str, internal: list[str] | None = None) -> d
             raise InvalidUpdate(f"{option}: {describe_value(outputs)}; {OUTPUTS_EXPECTED}")
         by_basename: dict[str, Any] = {}
         for item in outputs:
-            name, location = basename(item), cwl_locations(item, internal)
-            if not isinstance(location, str) or not name:
+            name = basename(item)
+            if not isinstance(item.get("location") or item.get("path"), str) or not name:
                 raise InvalidUpdate(
                     f"{option}: {describe_value(item)} with no location or path; {OUTPUTS_EXPECTED}"
                 )
@@ -232,12 +243,30 @@ def job_outputs(value: str, option: str, internal: list[str] | None = None) -> d
                     f"{option}: two {item['class']} objects named {name!r}; give an object "
                     "that names each output"
                 )
-            by_basename[name] = location
+            by_basename[name] = cwl_locations(item, internal, temporary)
         return by_basename
     if not isinstance(outputs, dict):
         raise InvalidUpdate(f"{option}: {describe_value(outputs)}; {OUTPUTS_EXPECTED}")
-    located: dict[str, Any] = cwl_locations(outputs, internal)
+    located: dict[str, Any] = cwl_locations(outputs, internal, temporary)
     return located
+
+
+def parse_json_text(text: str, option: str, what: str) -> Any:
+    """The JSON value a string in the outputs holds (it names no file: text is data)."""
+    try:
+        parsed = json.loads(text, parse_constant=reject_constant, parse_float=finite_float)
+    except (ValueError, RecursionError):
+        raise InvalidUpdate(f"{option}: {what}; {OUTPUTS_EXPECTED}") from None
+    check_json_value(parsed, option)
+    return parsed
+
+
+def is_file_with_contents(value: Any) -> bool:
+    return (
+        isinstance(value, dict)
+        and value.get("class") == "File"
+        and isinstance(value.get("contents"), str)
+    )
 
 
 def basename(cwl_object: dict[str, Any]) -> str:
@@ -254,22 +283,61 @@ def basename(cwl_object: dict[str, Any]) -> str:
 # Where a runner keeps a file while the workflow runs (Toil's file store, CWL's anonymous
 # ids): nothing a user of the jobs database could open once the run is over.
 RUNNER_INTERNAL_SCHEMES = ("toilfile:", "toildir:", "_:")
+# Where runners keep their working and intermediate directories, deleted after the run.
+TEMPORARY_DIRECTORIES = ("/tmp", "/var/tmp")  # noqa: S108 - only compared with, never used
 
 
-def cwl_locations(value: Any, internal: list[str] | None = None) -> Any:
-    """A CWL output object with each File and Directory replaced by its location URL. A
-    runner-internal location is no URL: it becomes null, and goes into `internal` for the
-    caller to warn about."""
+def cwl_locations(
+    value: Any, internal: list[str] | None = None, temporary: list[str] | None = None
+) -> Any:
+    """A CWL output object with each File and Directory replaced by its location URL; a
+    File with secondaryFiles by an array: its URL first, then theirs. A runner-internal
+    location is no URL: it becomes null, and goes into `internal` for the caller to warn
+    about; a location in a temporary directory is kept, and goes into `temporary`."""
     if isinstance(value, dict):
         if value.get("class") in CWL_CLASSES:
             location = value.get("location") or value.get("path")
             if isinstance(location, str):
-                if not location.startswith(RUNNER_INTERNAL_SCHEMES):
-                    return location
-                if internal is not None:
-                    internal.append(location)
-                return None
-        return {key: cwl_locations(item, internal) for key, item in value.items()}
+                url = published_location(location, internal, temporary)
+                secondary = value.get("secondaryFiles")
+                if not isinstance(secondary, list) or not secondary:
+                    return url
+                urls = [url]
+                for item in secondary:
+                    located = cwl_locations(item, internal, temporary)
+                    urls.extend(located if isinstance(located, list) else [located])
+                return urls
+        return {key: cwl_locations(item, internal, temporary) for key, item in value.items()}
     if isinstance(value, list):
-        return [cwl_locations(item, internal) for item in value]
+        return [cwl_locations(item, internal, temporary) for item in value]
     return value
+
+
+def published_location(
+    location: str, internal: list[str] | None, temporary: list[str] | None
+) -> str | None:
+    """The URL published for a File's or Directory's location (null for a runner-internal
+    one), noting the locations the caller warns about."""
+    if location.startswith(RUNNER_INTERNAL_SCHEMES):
+        if internal is not None:
+            internal.append(location)
+        return None
+    if temporary is not None and is_temporary(location):
+        temporary.append(location)
+    return location
+
+
+def is_temporary(location: str) -> bool:
+    """Whether a location (a file: URL or a path) is on this machine under a temporary
+    directory (/tmp, /var/tmp, the step's TMPDIR), where a runner keeps what it deletes
+    after the run."""
+    if location.startswith("/"):
+        path = location
+    else:
+        parts = urlsplit(location)
+        if parts.scheme != "file" or parts.netloc not in ("", "localhost"):
+            return False
+        path = unquote(parts.path)
+    path = os.path.normpath(path)
+    directories = {*TEMPORARY_DIRECTORIES, os.path.normpath(tempfile.gettempdir())}
+    return any(path.startswith(directory.rstrip("/") + "/") for directory in directories)

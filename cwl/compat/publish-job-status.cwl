@@ -14,13 +14,20 @@ doc: |
     document for it (update-job warns in `errors`).
   - `job_inputs`: a JSON object of the job's inputs, kept as given.
   - `job_outputs`: a JSON object of the job's outputs (each File and Directory in it
-    becomes its location URL), or a CWL File or Directory object or an array of them, as
-    JSON.stringify makes of them (each becomes basename: location URL).
+    becomes its location URL; a File with secondaryFiles, an array of its URL and
+    theirs), or a CWL File or Directory object or an array of them, as JSON.stringify
+    makes of them (each becomes basename: location URL).
     The default "{}" of both adds nothing to the job's document (the consumer merges it).
-  - `auth_method`: accepted and not used. Both of Unity's methods, `iam` (the worker's
-    role) and `keys` (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the step's
-    environment), are what AWS's default credential chain reads; credentials never come
-    from inputs.
+    Both are JSON text, never a path: they reach update-job in files of the step's own
+    (any size up to the update's 256 KiB), so a value such as "@/some/file" is refused
+    as not JSON (exit 2, nothing published) and no file of the worker is read.
+  - `auth_method`: `iam` (the default) uses AWS's default credential chain (the worker's
+    role, or AWS_* variables); `keys` takes Unity's variables ACCESS_KEY, SECRET_KEY and
+    SESSION_TOKEN when set (else that chain). Credentials never come from inputs. The
+    variables reach the step only if the runner passes them (cwltool
+    --preserve-environment): in container mode cwltool puts each one on the container
+    engine's command line, where `ps` shows it, and logs that line; use `iam` with real
+    credentials (docs/runners.md).
   - `results`: update-job's JSON receipt (message id and message); `errors`: its log.
 
   Publishing uses the region in the topic ARN. An SNS endpoint other than AWS's comes from
@@ -36,6 +43,14 @@ s:version: 0.1.0
 requirements:
   NetworkAccess:
     networkAccess: true
+  InitialWorkDirRequirement:
+    # The workflow's strings, written as they are into files of the step's own: never on
+    # the command line, never read as a path.
+    listing:
+      - entryname: publish-job-inputs.json
+        entry: $(inputs.job_inputs)
+      - entryname: publish-job-outputs.json
+        entry: $(inputs.job_outputs)
 
 hints:
   DockerRequirement:
@@ -65,6 +80,7 @@ inputs:
     doc: The job's inputs, a JSON object.
     inputBinding:
       prefix: --inputs
+      valueFrom: "@publish-job-inputs.json"
   job_outputs:
     type: string
     default: "{}"
@@ -74,11 +90,16 @@ inputs:
       them (files become location URLs).
     inputBinding:
       prefix: --outputs
+      valueFrom: "@publish-job-outputs.json"
   auth_method:
     type: string
     default: iam
     label: AWS authentication method
-    doc: Accepted for compatibility, not used; credentials come from AWS's default chain.
+    doc: |
+      iam (AWS's default credential chain) or keys (Unity's ACCESS_KEY, SECRET_KEY and
+      SESSION_TOKEN variables when set, else that chain).
+    inputBinding:
+      prefix: --auth-method
   jobs_data_sns_topic_arn:
     type: string
     label: Jobs database SNS topic ARN

@@ -82,6 +82,7 @@ def test_overrides_cover_every_tool_that_names_the_image(container_image: str) -
         "update-job.cwl#update-job",
         "exit-with.cwl#exit-with",
         "publish-job-status.cwl#publish-job-status",
+        "publish-job-status-latest.cwl#publish-job-status-latest",
         "make-granules.cwl#make-granules",
         "summarise.cwl#summarise",
     }
@@ -126,3 +127,31 @@ def test_cwltool_reports_a_failed_stage_in_the_image(
     assert result.returncode != 0
     statuses = [delivery.message["status"] for delivery in testbed.fifo.receive()]
     assert statuses == ["running", "running", "failed"]
+
+
+def test_cwltool_passes_large_values_and_no_paths_in_the_image(
+    container_image: str, testbed: LocalTopics, tmp_path: Path
+) -> None:
+    # In the container too, the values go in files of the step's own: a message over the
+    # 128 KiB one argument may hold is published, and a string naming a file is refused.
+    message = "granule " * 25_000
+    (tmp_path / "large").mkdir()
+    (tmp_path / "path").mkdir()
+    job = {
+        "job_id": "cwl-tool-2",
+        "status": "running",
+        "message": message,
+        "topic_arn": testbed.standard.topic_arn,
+        "endpoint_url": testbed.endpoint_url,
+    }
+    result = _cwltool(harness.CWL_TOOL, job, tmp_path / "large")
+    assert result.returncode == 0, result.stderr[-6000:]
+    [delivery] = testbed.standard.receive()
+    assert delivery.message["message"] == message
+    refused = _cwltool(
+        harness.CWL_TOOL, {**job, "message": None, "inputs": "@/etc/passwd"}, tmp_path / "path"
+    )
+    assert refused.returncode != 0
+    assert "not valid JSON" in refused.stderr
+    assert "root:" not in refused.stderr
+    assert testbed.standard.receive() == []

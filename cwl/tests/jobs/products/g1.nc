@@ -1,0 +1,1 @@
+granule 1
