@@ -186,7 +186,10 @@ RETRIED_5XX = f"could not publish to SNS at {{url}} within {TIMEOUT} s: 503: Ser
 UNREADABLE_REPLIES = [
     (FaultMode.HTML_503, RETRIED_5XX),
     (FaultMode.TEXT_503, RETRIED_5XX),
-    (FaultMode.HTML_404, "unreadable reply from SNS at {url} (HTTP 404, text/html: b'<html>"),
+    (
+        FaultMode.HTML_404,
+        "unreadable reply from SNS at {url} (HTTP 404, text/html: the page says 'Not Found')",
+    ),
     (FaultMode.TEXT_404, "unreadable reply from SNS at {url} (HTTP 404, text/plain: b'404 page"),
     (FaultMode.EMPTY_200, "unreadable reply from SNS at {url} (HTTP 200, text/xml: b'')"),
     (FaultMode.GARBAGE_200, "unreadable reply from SNS at {url} (HTTP 200, text/xml: b'\\x00"),

@@ -15,7 +15,7 @@ import click
 from click_default_group import DefaultGroup
 
 from update_job import __version__
-from update_job.endpoint import check_endpoint_url
+from update_job.endpoint import check_endpoint_url, check_endpoint_variables
 from update_job.errors import InvalidUpdate, NoStatus, NoTopic, ReplayBusy, UpdateJobError
 from update_job.message import (
     STATUS_WORDS,
@@ -163,6 +163,10 @@ def sender_options(command: Command) -> Command:
                 f"{SPOOL_DIR_VARIABLE} is set to an empty path, which is no spool directory",
                 param_hint="'--spool'",
             )
+        if endpoint_url is None:
+            # botocore's endpoint variables, checked like --endpoint-url: bad input, before
+            # anything is sent or spooled, not a delivery failure after botocore's retries.
+            check_endpoint_variables(os.environ, sending=not dry_run)
         sender = Sender(topic_arn, endpoint_url, timeout, spool_dir, best_effort, dry_run)
         return command(*args, sender=sender, **kwargs)
 
@@ -350,7 +354,11 @@ def cli() -> None:
 )
 @click.option("--message", type=TEXT, help="A note on the job's state, for people.")
 @click.option("--progress", metavar="0..100", help="Percent done.")
-@click.option("--start-time", metavar="now|ISO-8601", help="Set the job's start-time.")
+@click.option(
+    "--start-time",
+    metavar="now|ISO-8601",
+    help="Set the job's start-time: now, or an ISO 8601 time (without a zone: UTC).",
+)
 @sender_options
 @click.option(
     "--json", "as_json", is_flag=True, help="Print a JSON receipt instead of the message id."
@@ -608,6 +616,26 @@ def schema(extra_statuses: frozenset[str]) -> None:
     click.echo(
         json.dumps({"$schema": JSON_SCHEMA_DIALECT, **json_schema(extra_statuses)}, indent=2)
     )
+
+
+@cli.command(name="help")
+@click.argument("command_name", metavar="[COMMAND]", required=False)
+@click.pass_context
+def help_command(ctx: click.Context, command_name: str | None) -> None:
+    """Show the help of update-job, or of COMMAND (as COMMAND --help does)."""
+    group_ctx = ctx.parent or ctx
+    if command_name is None:
+        click.echo(cli.get_help(group_ctx))
+        return
+    # Not get_command: for a name it does not know, the default group answers `publish`.
+    command = cli.commands.get(command_name)
+    if command is None:
+        raise click.UsageError(
+            f"no command {command_name!r}: the commands are {', '.join(cli.list_commands(ctx))}",
+            ctx,
+        )
+    with click.Context(command, info_name=command_name, parent=group_ctx) as command_ctx:
+        click.echo(command.get_help(command_ctx))
 
 
 def main() -> NoReturn:
