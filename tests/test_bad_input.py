@@ -494,6 +494,7 @@ BAD_ENDPOINT_VARIABLES = [
     ("htp://127.0.0.1:9", "expected http://HOST[:PORT] or https://HOST[:PORT]"),
     ("http://127.0.0.1:99999", "its port is not a number from 1 to 65535"),
     ("http://bad_host:80", "not a valid host name or address"),
+    ("http://[::1", "not a URL (an IPv6 address goes in brackets)"),
 ]
 
 

@@ -256,16 +256,20 @@ def test_a_server_error_of_any_body_is_retried_and_delivered_once(
 def test_an_unforeseen_error_in_the_transport_is_a_delivery_failure(
     strict_fifo: Subscription, update_job: RunCommand, tmp_path: Path
 ) -> None:
-    # botocore's own endpoint variable, malformed: botocore raises a plain ValueError
-    # (not one of its errors) while making the client.
-    env = {**os.environ, "AWS_ENDPOINT_URL_SNS": "http://[::1"}
+    # An endpoint in the AWS config file, malformed: botocore raises a plain ValueError
+    # (not one of its errors) while making the client. (The same URL in an endpoint
+    # variable is bad input, refused before sending: see test_bad_input.py.)
+    config = tmp_path / "aws-config"
+    config.write_text("[default]\nendpoint_url = http://[::1\n")
+    spool = tmp_path / "spool"
+    env = {**os.environ, "AWS_CONFIG_FILE": str(config)}
     env.pop("AWS_ENDPOINT_URL")
     result = update_job(
         "--job-id", "job-1", "--status", "running", "--topic-arn", strict_fifo.topic_arn,
-        "--spool", str(tmp_path), "--timeout", "5", env=env,
+        "--spool", str(spool), "--timeout", "5", env=env,
     )  # fmt: skip
     assert result.returncode == 1
-    [path] = spooled_files(tmp_path)
+    [path] = spooled_files(spool)
     assert result.stderr.splitlines() == [
         "update-job: error: could not publish to SNS in us-east-1: ValueError: Invalid IPv6 URL; "
         f"spooled to {path}"
