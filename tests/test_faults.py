@@ -274,3 +274,23 @@ def test_an_unforeseen_error_in_the_transport_is_a_delivery_failure(
         "update-job: error: could not publish to SNS in us-east-1: ValueError: Invalid IPv6 URL; "
         f"spooled to {path}"
     ]
+
+
+def test_server_errors_for_a_region_botocore_does_not_know_hint_at_a_typo(
+    proxy: FaultProxy, update_job: RunCommand
+) -> None:
+    """An endpoint that answers 5xx until the timeout, for a topic whose region botocore
+    does not list: the line says what the endpoint answered, and that the region may be a
+    typo (a region botocore lists gets no such hint: test_faults' other 5xx tests)."""
+    proxy.set_fault(FaultMode.HTTP_500)
+    arn = "arn:aws:sns:us-est-1:123456789012:jobs.fifo"
+    result = update_job(
+        "--job-id", "job-1", "--status", "running", *topic_args(arn, proxy.url),
+        "--timeout", TIMEOUT,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"update-job: error: could not publish to SNS at {proxy.url} within {TIMEOUT} s: "
+        "InternalFailure: Injected fault: internal failure; region us-est-1, from the topic "
+        "ARN, is not one botocore knows: a typo?"
+    ]

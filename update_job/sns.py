@@ -151,7 +151,10 @@ class Attempt:
                 "or credentials endpoint that does not answer?)"
             )
         if self.problem is not None:
-            return f"could not publish to SNS {self.where} {within}: {self.problem}"
+            return (
+                f"could not publish to SNS {self.where} {within}: {self.problem}"
+                f"{region_hint(self.topic)}"
+            )
         return f"no answer from SNS {self.where} {within}"
 
     def call_sns(self) -> None:
