@@ -520,6 +520,24 @@ def test_a_malformed_endpoint_variable_is_bad_input_before_anything_is_spooled(
     assert not spool.exists() or list(spool.rglob("*.json")) == []
 
 
+def test_replay_refuses_a_malformed_endpoint_variable_and_keeps_the_spool(tmp_path: Path) -> None:
+    spool = tmp_path / "spool"
+    kept = run_update_job(
+        *RUNNING, "--topic-arn", UNREACHABLE_TOPIC, "--spool", str(spool), "--timeout", "2"
+    )
+    assert kept.returncode == 1, kept.stderr
+    files = sorted(spool.glob("*.json"))
+    assert len(files) == 1
+    env = {**os.environ, "AWS_ENDPOINT_URL_SNS": "htp://127.0.0.1:9"}
+    result = run_update_job("replay", str(spool), env=env)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "update-job: error: AWS_ENDPOINT_URL_SNS: invalid endpoint URL 'htp://127.0.0.1:9': "
+        "expected http://HOST[:PORT] or https://HOST[:PORT]"
+    ]
+    assert sorted(spool.glob("*.json")) == files
+
+
 def test_the_sns_endpoint_variable_comes_before_the_general_one(
     update_job: RunCommand, strict_fifo: Subscription
 ) -> None:

@@ -450,11 +450,14 @@ def replay_command(
     for good (topic gone, invalid parameter), is moved to SPOOL_DIR/rejected with a
     .reason file; files not named as update-job spools them are left alone. Safe to run
     again or alongside another replay. Exits 1 if any update is left or rejected, 2 if
-    SPOOL_DIR is no spool directory (nor empty) or unusable; a signal stops it with the
+    SPOOL_DIR is no spool directory (nor empty) or unusable, or the endpoint variable
+    (AWS_ENDPOINT_URL_SNS, AWS_ENDPOINT_URL) is malformed; a signal stops it with the
     files not yet sent left in place.
     """
     from update_job.replay import replay
 
+    if endpoint_url is None:
+        check_endpoint_variables(os.environ)  # as for publish: bad input, not a failed send
     report = replay(spool_dir, endpoint_url, timeout, deadline)
     for path, what in report.sent:
         click.echo(f"sent {path.name} ({what})")
