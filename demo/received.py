@@ -27,6 +27,14 @@ from botocore.exceptions import BotoCoreError, ClientError  # noqa: E402
 from localaws import Delivery, Subscription, client  # noqa: E402
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+# What an empty queue most likely means, said once nothing arrived.
+NOTHING_ARRIVED = (
+    "received: no update arrived from {topic_arn} since the last read (each read takes what "
+    "it prints). Was update-job run with these exports, and did it print a message id? In a "
+    "container (the image run by hand, or cwltool --podman/--docker) 127.0.0.1 is the "
+    "container itself, not this machine: run it with --network host (cwltool: "
+    "--custom-net=host) so that it reaches {endpoint_url}."
+)
 
 
 def subscribed_queue(topic_arn: str, endpoint_url: str) -> Subscription:
@@ -82,7 +90,12 @@ def main() -> int:
         return 1
     for delivery in deliveries:
         print(json.dumps(delivery.message, ensure_ascii=False))
-    print(f"received: {len(deliveries)} update(s) from {topic_arn}", file=sys.stderr)
+    if not deliveries:
+        print(
+            NOTHING_ARRIVED.format(topic_arn=topic_arn, endpoint_url=endpoint_url), file=sys.stderr
+        )
+    else:
+        print(f"received: {len(deliveries)} update(s) from {topic_arn}", file=sys.stderr)
     return 0
 
 

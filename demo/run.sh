@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The demo, from a fresh checkout: set up .venv with the project (and cwltool and moto),
-# start a local SNS -> SQS endpoint (moto_server on 127.0.0.1: a FIFO topic with a queue
+# The demo, from a fresh checkout: set up .venv with the project and its cwl and local
+# extras (cwltool, moto), start a local SNS -> SQS endpoint (moto_server on 127.0.0.1: a FIFO topic with a queue
 # subscribed, like production), run the example workflow with cwltool against it, print
 # the job's updates as the queue received them, and stop the endpoint.
 #
@@ -21,6 +21,6 @@ if [ ! -x .venv/bin/python ]; then
     "$PYTHON" -m venv .venv
     .venv/bin/python -m pip install --quiet --upgrade pip
 fi
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[cwl,local]'
 
 exec .venv/bin/python demo/demo.py "$@"

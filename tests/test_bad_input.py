@@ -16,7 +16,15 @@ from click.testing import CliRunner, Result
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import UPDATE_JOB, LocalTopics, RunCommand, topic_args
+from localaws import Subscription
+from tests.conftest import (
+    UNREACHABLE_TOPIC,
+    UPDATE_JOB,
+    LocalTopics,
+    RunCommand,
+    run_update_job,
+    topic_args,
+)
 from update_job.cli import cli
 from update_job.errors import InvalidUpdate
 from update_job.message import make_update
@@ -50,7 +58,7 @@ BAD_INPUTS: list[tuple[tuple[str, ...], str]] = [
     ),
     ((*RUNNING, "--progress", "half"), "invalid progress:"),
     ((*RUNNING, "--progress", "nan"), "invalid progress:"),
-    ((*RUNNING, "--start-time", "yesterday"), "invalid start-time:"),
+    ((*RUNNING, "--start-time", "yesterday"), "invalid start-time: 'yesterday' is not now, or"),
     ((*RUNNING, "--label", ""), "invalid labels: string should have at least 1 character"),
     ((*RUNNING, "--user-id", "me\x07"), "invalid user-id: must not contain control characters"),
     ((*RUNNING, "--timeout", "0"), "Invalid value for '--timeout'"),
@@ -394,6 +402,36 @@ def test_years_before_1000_are_written_with_four_digits(
     assert json.loads(result.stdout)["message"]["start-time"] == written
 
 
+@pytest.mark.parametrize(
+    "value", ["0", "12", "-1", "3.5", "99999999999", "1700000000", "yesterday"]
+)
+def test_a_start_time_is_now_or_iso_8601_never_a_number(invoke: Invoke, value: str) -> None:
+    # A number would otherwise be read as a Unix time (1970), or past some size as
+    # milliseconds: never what a step means.
+    result = invoke(*RUNNING, "--dry-run", "--start-time", value)
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        f"update-job: error: invalid start-time: {value!r} is not now, or an ISO 8601 time "
+        "such as 2026-11-28T10:15:00Z (without a zone: UTC)"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("value", "written"),
+    [
+        ("2026-11-28", "2026-11-28T00:00:00.000Z"),
+        ("2026-11-28T10:15:00Z", "2026-11-28T10:15:00.000Z"),
+        ("2026-11-28 10:15", "2026-11-28T10:15:00.000Z"),
+        ("20261128T101500+0100", "2026-11-28T09:15:00.000Z"),
+        (" 2026-11-28T10:15:00.5-02:00 ", "2026-11-28T12:15:00.500Z"),
+    ],
+)
+def test_a_start_time_in_iso_8601(invoke: Invoke, value: str, written: str) -> None:
+    result = invoke(*RUNNING, "--dry-run", "--start-time", value)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["message"]["start-time"] == written
+
+
 # Zones of whole minutes, up to a day either way: what ISO 8601 offsets can say.
 ZONES = st.integers(-(24 * 60 - 1), 24 * 60 - 1).map(lambda m: timezone(timedelta(minutes=m)))
 
@@ -423,12 +461,12 @@ BAD_ENDPOINTS = [
     ("localhost:4566", "expected http://HOST[:PORT] or https://HOST[:PORT]"),
     ("ftp://127.0.0.1", "expected http://HOST[:PORT] or https://HOST[:PORT]"),
     ("http://", "not a valid host name or address"),
-    ("http://127.0.0.1:99999", "Port out of range 0-65535"),
-    ("http://127.0.0.1:0", "port 0"),
-    ("http://127.0.0.1:-1", "Port could not be cast to integer value as '-1'"),
-    ("http://127.0.0.1:port", "Port could not be cast to integer value as 'port'"),
-    ("http://[::1", "Invalid IPv6 URL"),
-    ("http://::1]:80", "Invalid IPv6 URL"),
+    ("http://127.0.0.1:99999", "its port is not a number from 1 to 65535"),
+    ("http://127.0.0.1:0", "its port is not a number from 1 to 65535"),
+    ("http://127.0.0.1:-1", "its port is not a number from 1 to 65535"),
+    ("http://127.0.0.1:port", "its port is not a number from 1 to 65535"),
+    ("http://[::1", "not a URL (an IPv6 address goes in brackets)"),
+    ("http://::1]:80", "not a URL (an IPv6 address goes in brackets)"),
 ]
 
 
@@ -448,6 +486,75 @@ def test_a_malformed_endpoint_url(
             f"{problem}"
         ), line
     assert testbed.standard.receive() == []
+
+
+# What botocore would take SNS's endpoint from, malformed: refused like --endpoint-url.
+BAD_ENDPOINT_VARIABLES = [
+    ("not-a-url", "expected http://HOST[:PORT] or https://HOST[:PORT]"),
+    ("htp://127.0.0.1:9", "expected http://HOST[:PORT] or https://HOST[:PORT]"),
+    ("http://127.0.0.1:99999", "its port is not a number from 1 to 65535"),
+    ("http://bad_host:80", "not a valid host name or address"),
+    ("http://[::1", "not a URL (an IPv6 address goes in brackets)"),
+]
+
+
+@pytest.mark.parametrize("variable", ["AWS_ENDPOINT_URL_SNS", "AWS_ENDPOINT_URL"])
+@pytest.mark.parametrize(("url", "problem"), BAD_ENDPOINT_VARIABLES)
+def test_a_malformed_endpoint_variable_is_bad_input_before_anything_is_spooled(
+    update_job: RunCommand, tmp_path: Path, variable: str, url: str, problem: str
+) -> None:
+    env = {**os.environ, variable: url}
+    spool = tmp_path / "spool"
+    marker = tmp_path / "ran"
+    for command in (
+        (*RUNNING, "--topic-arn", UNREACHABLE_TOPIC, "--spool", str(spool)),
+        ("run", "--job-id", "job-1", "--topic-arn", UNREACHABLE_TOPIC, "--spool", str(spool),
+         "--", "touch", str(marker)),
+    ):  # fmt: skip
+        result = run_update_job(*command, env=env, timeout=30)
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.splitlines() == [
+            f"update-job: error: {variable}: invalid endpoint URL {url!r}: {problem}"
+        ]
+    assert not marker.exists()  # `run` did not run the command
+    assert not spool.exists() or list(spool.rglob("*.json")) == []
+
+
+def test_replay_refuses_a_malformed_endpoint_variable_and_keeps_the_spool(tmp_path: Path) -> None:
+    spool = tmp_path / "spool"
+    kept = run_update_job(
+        *RUNNING, "--topic-arn", UNREACHABLE_TOPIC, "--spool", str(spool), "--timeout", "2"
+    )
+    assert kept.returncode == 1, kept.stderr
+    files = sorted(spool.glob("*.json"))
+    assert len(files) == 1
+    env = {**os.environ, "AWS_ENDPOINT_URL_SNS": "htp://127.0.0.1:9"}
+    result = run_update_job("replay", str(spool), env=env)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "update-job: error: AWS_ENDPOINT_URL_SNS: invalid endpoint URL 'htp://127.0.0.1:9': "
+        "expected http://HOST[:PORT] or https://HOST[:PORT]"
+    ]
+    assert sorted(spool.glob("*.json")) == files
+
+
+def test_the_sns_endpoint_variable_comes_before_the_general_one(
+    update_job: RunCommand, strict_fifo: Subscription
+) -> None:
+    """botocore's order: AWS_ENDPOINT_URL_SNS wins, so a malformed AWS_ENDPOINT_URL does not
+    matter then; an empty variable is skipped."""
+    env = {
+        **os.environ,
+        "AWS_ENDPOINT_URL_SNS": strict_fifo.endpoint_url,
+        "AWS_ENDPOINT_URL": "not-a-url",
+    }
+    args = (*RUNNING, "--topic-arn", strict_fifo.topic_arn)
+    assert run_update_job(*args, env=env).returncode == 0
+    env = {**env, "AWS_ENDPOINT_URL_SNS": ""}
+    result = run_update_job(*args, env=env)
+    assert result.returncode == 2
+    assert result.stderr.startswith("update-job: error: AWS_ENDPOINT_URL: invalid endpoint URL")
+    assert [d.message["status"] for d in strict_fifo.receive()] == ["running"]
 
 
 def test_an_endpoint_host_botocore_refuses_is_bad_input(
@@ -526,3 +633,29 @@ def test_an_exit_code_the_index_cannot_store_is_refused(
     [line] = result.stderr.strip().splitlines()
     assert "--exit-code" in line and code in line
     assert testbed.standard.receive() == []
+
+
+# ------------------------------------------------------------------------------------ help
+
+
+def test_help_is_a_command_not_a_job() -> None:
+    """`update-job help` is the help (not `publish` missing its --job-id), and `update-job
+    help COMMAND` is COMMAND's --help."""
+    group = run_update_job("help")
+    assert group.returncode == 0, group.stderr
+    assert group.stdout == run_update_job("--help").stdout
+    assert "Commands:" in group.stdout and "publish" in group.stdout
+    for command in ("publish", "run", "replay", "help"):
+        result = run_update_job("help", command)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout == run_update_job(command, "--help").stdout
+        assert result.stdout.startswith(f"Usage: update-job {command} ")
+
+
+def test_help_for_a_command_that_does_not_exist_names_those_that_do() -> None:
+    result = run_update_job("help", "pubish")
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "update-job: error: no command 'pubish': the commands are help, publish, replay, run, "
+        "schema, wrap (see 'update-job help --help')"
+    ]

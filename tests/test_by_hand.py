@@ -177,6 +177,28 @@ def test_received_reads_only_a_local_endpoint() -> None:
     assert "not a local endpoint" in result.stderr
 
 
+def test_received_says_plainly_when_nothing_arrived_and_why_it_may_be(
+    local_endpoint: tuple[subprocess.Popen[str], list[str]],
+) -> None:
+    """Nothing published (as when a container could not reach the host's loopback): the
+    line says so, and how a container reaches the endpoint."""
+    _, exports = local_endpoint
+    result = subprocess.run(
+        ["bash", "-c", "\n".join([*exports, f"{PYTHON} demo/received.py"])],
+        cwd=ROOT,
+        env=newcomer_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ""
+    [line] = result.stderr.splitlines()
+    assert line.startswith("received: no update arrived from arn:aws:sns:")
+    assert "--network host" in line and "--custom-net=host" in line
+
+
 def test_demo_failure_run_says_exit_status_1_is_expected() -> None:
     result = subprocess.run(
         [PYTHON, str(ROOT / "demo" / "demo.py"), "--failure"],

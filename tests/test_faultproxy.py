@@ -16,17 +16,37 @@ from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 
+from localaws import LOCAL_AWS_ENV, REGION
 from tests.conftest import wait_until
 from tests.faultproxy import FaultMode, FaultProxy
 
-# moto routes a request by the service in the SigV4 credential scope (it does not check the
-# signature); without one, a bare POST / is taken for S3.
-SNS_AUTH = (
-    "AWS4-HMAC-SHA256 Credential=testing/20240101/us-east-1/sns/aws4_request, "
-    "SignedHeaders=host, Signature=0"
-)
-LIST_TOPICS = b"Action=ListTopics&Version=2010-03-31"
+
+def sns_request(port: int, action: str = "ListTopics") -> tuple[bytes, dict[str, str]]:
+    """The body and headers of an SNS query-API request to 127.0.0.1:port, as an SDK sends
+    it: form-encoded with its Content-Type, signed with SigV4 by botocore (moto routes a
+    request by the service in the credential scope and answers 404 to a POST without the
+    form's Content-Type)."""
+    body = f"Action={action}&Version=2010-03-31".encode()
+    aws_request = AWSRequest(
+        method="POST",
+        url=f"http://127.0.0.1:{port}/",
+        data=body,
+        headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"},
+    )
+    credentials = Credentials(
+        LOCAL_AWS_ENV["AWS_ACCESS_KEY_ID"], LOCAL_AWS_ENV["AWS_SECRET_ACCESS_KEY"]
+    )
+    SigV4Auth(credentials, "sns", REGION).add_auth(aws_request)
+    return body, dict(aws_request.headers.items())
+
+
+def send_sns_request(conn: http.client.HTTPConnection, port: int) -> None:
+    body, headers = sns_request(port)
+    conn.request("POST", "/", body=body, headers=headers)
 
 
 @pytest.fixture
@@ -38,7 +58,7 @@ def proxy(moto_endpoint: str) -> Iterator[FaultProxy]:
 
 def request(proxy: FaultProxy) -> http.client.HTTPResponse:
     conn = http.client.HTTPConnection("127.0.0.1", proxy.port, timeout=5)
-    conn.request("POST", "/", body=LIST_TOPICS, headers={"Authorization": SNS_AUTH})
+    send_sns_request(conn, proxy.port)
     return conn.getresponse()
 
 
@@ -166,15 +186,15 @@ def test_stop_releases_a_held_request_promptly(moto_endpoint: str, mode: FaultMo
 
 def test_pause_refuses_connects_and_resume_listens_on_the_same_port(proxy: FaultProxy) -> None:
     kept = http.client.HTTPConnection("127.0.0.1", proxy.port, timeout=5)
-    kept.request("POST", "/", body=LIST_TOPICS, headers={"Authorization": SNS_AUTH})
-    assert kept.getresponse().read()
+    send_sns_request(kept, proxy.port)
+    assert b"<ListTopicsResponse" in kept.getresponse().read()
     port = proxy.port
     proxy.pause_listening()
     with pytest.raises(ConnectionRefusedError), socket.create_connection(("127.0.0.1", port), 1):
         pass
     # The open connection was closed too: a pooled connection does not bypass the outage.
     with pytest.raises(ConnectionError):
-        kept.request("POST", "/", body=LIST_TOPICS, headers={"Authorization": SNS_AUTH})
+        send_sns_request(kept, proxy.port)
         kept.getresponse()
     kept.close()
     proxy.resume_listening()

@@ -186,7 +186,10 @@ RETRIED_5XX = f"could not publish to SNS at {{url}} within {TIMEOUT} s: 503: Ser
 UNREADABLE_REPLIES = [
     (FaultMode.HTML_503, RETRIED_5XX),
     (FaultMode.TEXT_503, RETRIED_5XX),
-    (FaultMode.HTML_404, "unreadable reply from SNS at {url} (HTTP 404, text/html: b'<html>"),
+    (
+        FaultMode.HTML_404,
+        "unreadable reply from SNS at {url} (HTTP 404, text/html: the page says 'Not Found')",
+    ),
     (FaultMode.TEXT_404, "unreadable reply from SNS at {url} (HTTP 404, text/plain: b'404 page"),
     (FaultMode.EMPTY_200, "unreadable reply from SNS at {url} (HTTP 200, text/xml: b'')"),
     (FaultMode.GARBAGE_200, "unreadable reply from SNS at {url} (HTTP 200, text/xml: b'\\x00"),
@@ -253,17 +256,41 @@ def test_a_server_error_of_any_body_is_retried_and_delivered_once(
 def test_an_unforeseen_error_in_the_transport_is_a_delivery_failure(
     strict_fifo: Subscription, update_job: RunCommand, tmp_path: Path
 ) -> None:
-    # botocore's own endpoint variable, malformed: botocore raises a plain ValueError
-    # (not one of its errors) while making the client.
-    env = {**os.environ, "AWS_ENDPOINT_URL_SNS": "http://[::1"}
+    # An endpoint in the AWS config file, malformed: botocore raises a plain ValueError
+    # (not one of its errors) while making the client. (The same URL in an endpoint
+    # variable is bad input, refused before sending: see test_bad_input.py.)
+    config = tmp_path / "aws-config"
+    config.write_text("[default]\nendpoint_url = http://[::1\n")
+    spool = tmp_path / "spool"
+    env = {**os.environ, "AWS_CONFIG_FILE": str(config)}
     env.pop("AWS_ENDPOINT_URL")
     result = update_job(
         "--job-id", "job-1", "--status", "running", "--topic-arn", strict_fifo.topic_arn,
-        "--spool", str(tmp_path), "--timeout", "5", env=env,
+        "--spool", str(spool), "--timeout", "5", env=env,
     )  # fmt: skip
     assert result.returncode == 1
-    [path] = spooled_files(tmp_path)
+    [path] = spooled_files(spool)
     assert result.stderr.splitlines() == [
         "update-job: error: could not publish to SNS in us-east-1: ValueError: Invalid IPv6 URL; "
         f"spooled to {path}"
+    ]
+
+
+def test_server_errors_for_a_region_botocore_does_not_know_hint_at_a_typo(
+    proxy: FaultProxy, update_job: RunCommand
+) -> None:
+    """An endpoint that answers 5xx until the timeout, for a topic whose region botocore
+    does not list: the line says what the endpoint answered, and that the region may be a
+    typo (a region botocore lists gets no such hint: test_faults' other 5xx tests)."""
+    proxy.set_fault(FaultMode.HTTP_500)
+    arn = "arn:aws:sns:us-est-1:123456789012:jobs.fifo"
+    result = update_job(
+        "--job-id", "job-1", "--status", "running", *topic_args(arn, proxy.url),
+        "--timeout", TIMEOUT,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"update-job: error: could not publish to SNS at {proxy.url} within {TIMEOUT} s: "
+        "InternalFailure: Injected fault: internal failure; region us-est-1, from the topic "
+        "ARN, is not one botocore knows: a typo?"
     ]

@@ -313,8 +313,46 @@ def test_missing_topic_is_a_delivery_failure(moto_endpoint: str, update_job: Run
         *topic_args(arn, moto_endpoint),
     )  # fmt: skip
     assert result.returncode == 1
-    assert result.stderr.strip().splitlines() == [f"update-job: error: topic {arn} does not exist"]
+    assert result.stderr.strip().splitlines() == [
+        f"update-job: error: topic {arn} does not exist in region us-east-1 "
+        f"(SNS at {moto_endpoint})"
+    ]
     assert result.stdout == ""
+
+
+def test_a_topic_in_another_region_says_where_it_was_looked_for(
+    moto_endpoint: str, strict_fifo: Subscription, update_job: RunCommand
+) -> None:
+    arn = strict_fifo.topic_arn.replace(":us-east-1:", ":us-west-2:")
+    result = update_job(
+        "--job-id", "job-16", "--status", "running", *topic_args(arn, moto_endpoint)
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"update-job: error: topic {arn} does not exist in region us-west-2 "
+        f"(SNS at {moto_endpoint})"
+    ]
+
+
+def test_a_region_typo_says_what_the_endpoint_answered_and_that_the_region_is_unknown(
+    moto_endpoint: str, strict_fifo: Subscription, update_job: RunCommand
+) -> None:
+    """A region no endpoint serves: the local endpoint answers an HTML error page (AWS
+    would not resolve the host); the line says what the page says, and that botocore does
+    not know the region, rather than quoting markup."""
+    arn = strict_fifo.topic_arn.replace(":us-east-1:", ":us-est-1:")
+    result = update_job(
+        "--job-id", "job-16", "--status", "running", *topic_args(arn, moto_endpoint),
+        "--timeout", "10",
+    )  # fmt: skip
+    assert result.returncode == 1
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith(f"update-job: error: unreadable reply from SNS at {moto_endpoint} ")
+    assert "the page says '" in line and "doctype" not in line.lower()
+    assert line.endswith(
+        "; region us-est-1, from the topic ARN, is not one botocore knows: a typo?"
+    ), line
+    assert strict_fifo.receive() == []
 
 
 def test_endpoint_down_fails_within_the_timeout(update_job: RunCommand) -> None:

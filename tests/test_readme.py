@@ -44,3 +44,20 @@ def test_docs_links_point_at_files_that_exist() -> None:
         for target in re.findall(r"\]\(([^)#]+)\)", doc.read_text()):
             assert "://" not in target, f"{doc.name} links outside the repository: {target}"
             assert (doc.parent / target).exists(), f"{doc.name}: {target} does not exist"
+
+
+def test_the_docs_commands_need_no_variable_that_may_be_unset() -> None:
+    """TMPDIR is often unset: "$TMPDIR/x" would then be /x. A command uses mktemp."""
+    for doc in [ROOT / "README.md", *(ROOT / "docs").glob("*.md")]:
+        blocks = [block.split("```", 1)[0] for block in doc.read_text().split("```bash\n")[1:]]
+        for block in blocks:
+            assert '"$TMPDIR/' not in block and "${TMPDIR}/" not in block, doc.name
+
+
+def test_the_readme_says_before_the_tests_run_what_they_install_as_root() -> None:
+    readme = (ROOT / "README.md").read_text()
+    first_screen = readme.split("## Where it sits", 1)[0]
+    for words in ("as\nroot", "podman", "apt-get", "base image", '-m "not\ncontainer"'):
+        assert words.replace("\n", " ") in " ".join(first_screen.split()), words
+    # The output of both commands is shown, not only the commands.
+    assert "demo: done" in first_screen and "passed in" in first_screen

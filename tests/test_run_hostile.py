@@ -174,6 +174,41 @@ def test_a_command_that_ignores_sigterm_is_killed_with_its_group(
     wait_until(lambda: process_gone(grandchild_pid), "the grandchild's end", within=10, poll=0.1)
 
 
+def test_a_helper_that_ignores_sigterm_is_killed_after_the_command_exits(
+    testbed: LocalTopics, tmp_path: Path
+) -> None:
+    """The command stops at SIGTERM, but a process it started, in its group, ignores it:
+    the group is killed once --kill-after has passed, and the command's own exit is what
+    the final update reports."""
+    pid_file = tmp_path / "helper.pid"
+    helper = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(300)"
+    child = (
+        "import subprocess, sys, time\n"
+        f"p = subprocess.Popen([sys.executable, '-c', {helper!r}])\n"
+        f"open({str(pid_file)!r}, 'w').write(str(p.pid))\n"
+        "time.sleep(300)\n"  # SIGTERM ends it
+    )
+    command = [*run_args(testbed, "--kill-after", "1"), "--", PYTHON, "-c", child]
+    with started_update_job(*command) as process:
+        wait_until(
+            lambda: pid_file.exists() and pid_file.read_text() != "",
+            "the helper's pid",
+            within=30,
+            poll=0.05,
+        )
+        helper_pid = int(pid_file.read_text())
+        time.sleep(0.3)  # let the helper ignore SIGTERM
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 128 + signal.SIGTERM, stderr
+    assert "still run 1 s after SIGTERM: killing them" in stderr
+    assert "Traceback" not in stderr
+    running, failed = (delivery.message for delivery in testbed.standard.receive())
+    assert (running["status"], failed["status"]) == ("running", "failed")
+    assert "killed by SIGTERM" in failed["message"]
+    wait_until(lambda: process_gone(helper_pid), "the helper's end", within=10, poll=0.1)
+
+
 def test_replay_goes_on_past_a_reply_that_makes_no_sense(
     empty_replies: str, testbed: LocalTopics, update_job: RunCommand, tmp_path: Path
 ) -> None:

@@ -4,6 +4,7 @@ not in any message, not in the spool."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -93,5 +94,54 @@ def test_a_malformed_endpoint_with_credentials_is_refused_masked(
     stderr = publish(update_job, strict_fifo, f"http://{USER}:{PASSWORD}@127.0.0.1:99999")
     assert stderr.splitlines() == [
         "update-job: error: Invalid value for '--endpoint-url': invalid endpoint URL "
-        "'http://***@127.0.0.1:99999': Port out of range 0-65535 (see 'update-job publish --help')"
+        "'http://***@127.0.0.1:99999': its port is not a number from 1 to 65535 "
+        "(see 'update-job publish --help')"
     ]
+
+
+# A password with a URL's delimiter in it, not percent-encoded: the URL's host part ends at
+# the delimiter, so that the password is no longer seen as one.
+DELIMITED_PASSWORDS = ["s3cr#et-Pa55", "s3cr?et-Pa55", "s3cr/et-Pa55", "p4ss#w0rd?x9z/Pa55"]
+HINT = "(a user name or password in a URL writes # ? / as %23 %3F %2F)"
+
+
+def assert_masked(stderr: str, password: str) -> str:
+    [line] = stderr.splitlines()
+    for part in (password, *password.replace("?", "#").replace("/", "#").split("#")):
+        assert part not in line, line
+    assert USER not in line
+    return line
+
+
+@pytest.mark.parametrize("password", DELIMITED_PASSWORDS)
+def test_a_password_with_a_url_delimiter_is_masked_in_the_usage_error(
+    update_job: RunCommand, strict_fifo: Subscription, password: str
+) -> None:
+    url = f"http://{USER}:{password}@127.0.0.1:4566"
+    result = update_job(
+        "--job-id", "job-1", "--status", "running", *topic_args(strict_fifo, url)
+    )  # fmt: skip
+    assert result.returncode == 2
+    line = assert_masked(result.stderr, password)
+    assert line.startswith(
+        "update-job: error: Invalid value for '--endpoint-url': invalid endpoint URL "
+        "'http://***@127.0.0.1:4566': "
+    ), line
+    assert HINT in line
+    assert strict_fifo.receive() == []
+
+
+@pytest.mark.parametrize("password", DELIMITED_PASSWORDS)
+def test_a_password_with_a_url_delimiter_in_an_endpoint_variable_is_masked(
+    update_job: RunCommand, strict_fifo: Subscription, password: str
+) -> None:
+    env = {**os.environ, "AWS_ENDPOINT_URL_SNS": f"http://{USER}:{password}@127.0.0.1:4566"}
+    result = update_job(
+        "--job-id", "job-1", "--status", "running", "--topic-arn", strict_fifo.topic_arn, env=env
+    )
+    assert result.returncode == 2
+    line = assert_masked(result.stderr, password)
+    assert line.startswith(
+        "update-job: error: AWS_ENDPOINT_URL_SNS: invalid endpoint URL 'http://***@127.0.0.1:4566'"
+    ), line
+    assert HINT in line

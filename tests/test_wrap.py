@@ -217,8 +217,10 @@ def test_without_cwl_utils_wrap_says_how_to_get_it(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert result.stderr == (
-        "update-job: error: update-job wrap needs cwl-utils: pip install 'update-job[cwl]'\n"
+        "update-job: error: update-job wrap needs cwl-utils, of the cwl extra: in update-job's "
+        "checkout, pip install '.[cwl]' (or pipx install --force '.[cwl]')\n"
     )
+    assert "update-job[" not in result.stderr  # no package index serves update-job
 
 
 @pytest.mark.parametrize("name", ["update-job.cwl", "exit-with.cwl"])

@@ -16,7 +16,7 @@ from click_default_group import DefaultGroup
 
 from update_job import __version__
 from update_job.aws import AUTH_METHODS, use_unity_keys
-from update_job.endpoint import check_endpoint_url
+from update_job.endpoint import check_endpoint_url, check_endpoint_variables
 from update_job.errors import InvalidUpdate, NoStatus, NoTopic, ReplayBusy, UpdateJobError
 from update_job.message import (
     STATUS_WORDS,
@@ -164,6 +164,10 @@ def sender_options(command: Command) -> Command:
                 f"{SPOOL_DIR_VARIABLE} is set to an empty path, which is no spool directory",
                 param_hint="'--spool'",
             )
+        if endpoint_url is None:
+            # botocore's endpoint variables, checked like --endpoint-url: bad input, before
+            # anything is sent or spooled, not a delivery failure after botocore's retries.
+            check_endpoint_variables(os.environ, sending=not dry_run)
         sender = Sender(topic_arn, endpoint_url, timeout, spool_dir, best_effort, dry_run)
         return command(*args, sender=sender, **kwargs)
 
@@ -378,7 +382,11 @@ def cli() -> None:
     "ACCESS_KEY, SECRET_KEY and SESSION_TOKEN when set, else that chain.",
 )
 @click.option("--progress", metavar="0..100", help="Percent done.")
-@click.option("--start-time", metavar="now|ISO-8601", help="Set the job's start-time.")
+@click.option(
+    "--start-time",
+    metavar="now|ISO-8601",
+    help="Set the job's start-time: now, or an ISO 8601 time (without a zone: UTC).",
+)
 @sender_options
 @click.option(
     "--json", "as_json", is_flag=True, help="Print a JSON receipt instead of the message id."
@@ -483,11 +491,14 @@ def replay_command(
     for good (topic gone, invalid parameter), is moved to SPOOL_DIR/rejected with a
     .reason file; files not named as update-job spools them are left alone. Safe to run
     again or alongside another replay. Exits 1 if any update is left or rejected, 2 if
-    SPOOL_DIR is no spool directory (nor empty) or unusable; a signal stops it with the
+    SPOOL_DIR is no spool directory (nor empty) or unusable, or the endpoint variable
+    (AWS_ENDPOINT_URL_SNS, AWS_ENDPOINT_URL) is malformed; a signal stops it with the
     files not yet sent left in place.
     """
     from update_job.replay import replay
 
+    if endpoint_url is None:
+        check_endpoint_variables(os.environ)  # as for publish: bad input, not a failed send
     report = replay(spool_dir, endpoint_url, timeout, deadline)
     for path, what in report.sent:
         click.echo(f"sent {path.name} ({what})")
@@ -649,6 +660,26 @@ def schema(extra_statuses: frozenset[str]) -> None:
     click.echo(
         json.dumps({"$schema": JSON_SCHEMA_DIALECT, **json_schema(extra_statuses)}, indent=2)
     )
+
+
+@cli.command(name="help")
+@click.argument("command_name", metavar="[COMMAND]", required=False)
+@click.pass_context
+def help_command(ctx: click.Context, command_name: str | None) -> None:
+    """Show the help of update-job, or of COMMAND (as COMMAND --help does)."""
+    group_ctx = ctx.parent or ctx
+    if command_name is None:
+        click.echo(cli.get_help(group_ctx))
+        return
+    # Not get_command: for a name it does not know, the default group answers `publish`.
+    command = cli.commands.get(command_name)
+    if command is None:
+        raise click.UsageError(
+            f"no command {command_name!r}: the commands are {', '.join(cli.list_commands(ctx))}",
+            ctx,
+        )
+    with click.Context(command, info_name=command_name, parent=group_ctx) as command_ctx:
+        click.echo(command.get_help(command_ctx))
 
 
 def main() -> NoReturn:

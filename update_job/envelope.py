@@ -88,6 +88,12 @@ def partition_of(region: str) -> str | None:
     return None
 
 
+def is_listed_region(region: str) -> bool:
+    """Whether botocore's partition data lists `region` (an older botocore may not list the
+    newest regions: a hint for an error, never a reason to refuse)."""
+    return any(region in partition["regions"] for partition in aws_partitions())
+
+
 def make_envelope(update: JobUpdate, topic: Topic | None) -> dict[str, Any]:
     """The SNS Publish parameters for `update`, as sent and as a dry run shows them.
 

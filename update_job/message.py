@@ -109,6 +109,20 @@ def is_now(value: object) -> bool:
     return isinstance(value, str) and value.strip().lower() == "now"
 
 
+# What a time option takes, as its error says.
+TIME_FORMS = "now, or an ISO 8601 time such as 2026-11-28T10:15:00Z (without a zone: UTC)"
+
+
+def command_line_time(name: str, value: str) -> datetime:
+    """A time given on the command line other than `now`: ISO 8601 only. The model would
+    also take a number for a Unix time (or, past some size, milliseconds), which nobody
+    means by `--start-time 12`."""
+    try:
+        return datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise InvalidUpdate(f"invalid {name}: {value[:80]!r} is not {TIME_FORMS}") from None
+
+
 def as_utc(value: datetime) -> datetime:
     # A timestamp without a zone is taken as UTC: that is what `date -u` and the
     # processing server write.
@@ -257,8 +271,11 @@ def make_update(
         raise NoStatus
     updated = datetime.now(UTC)
     document: dict[str, Any] = {name: value for name, value in fields.items() if value is not None}
-    if is_now(document.get("start_time")):
+    start_time = document.get("start_time")
+    if is_now(start_time):
         document["start_time"] = updated  # `now` is the moment of this update, to the ms
+    elif isinstance(start_time, str):
+        document["start_time"] = command_line_time("start-time", start_time)
     document.update(id=job_id, updated=updated, exit_code=exit_code)
     document["status"] = status if status is not None else status_for_exit_code(exit_code or 0)
     try:

@@ -3,6 +3,8 @@ the wait short, and every way it can go wrong told as one line (DeliveryFailed).
 
 from __future__ import annotations
 
+import html
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -11,7 +13,7 @@ from typing import Any
 from update_job import interrupts
 from update_job.aws import make_client
 from update_job.endpoint import redact
-from update_job.envelope import Topic
+from update_job.envelope import Topic, is_listed_region
 from update_job.errors import DeliveryFailed, DeliveryInterrupted
 
 DEFAULT_TIMEOUT = 30.0
@@ -37,6 +39,11 @@ CREDENTIAL_ERRORS = frozenset(
         "TokenRetrievalError",
     }
 )
+# How much of a reply is kept to describe it: enough for an error page's title and heading.
+REPLY_KEPT = 2048
+# An HTML page's title, else its first heading.
+HTML_TITLE = re.compile(rb"<(title|h1)[^>]*>(.*?)</\1", re.IGNORECASE | re.DOTALL)
+HTML_TAG = re.compile(rb"<[^>]*>")
 # How often the waiting main thread looks up: a signal that the kernel handed to the worker
 # thread is only run, by the main thread, once that thread runs Python again.
 SIGNAL_POLL = 0.1
@@ -144,7 +151,10 @@ class Attempt:
                 "or credentials endpoint that does not answer?)"
             )
         if self.problem is not None:
-            return f"could not publish to SNS {self.where} {within}: {self.problem}"
+            return (
+                f"could not publish to SNS {self.where} {within}: {self.problem}"
+                f"{region_hint(self.topic)}"
+            )
         return f"no answer from SNS {self.where} {within}"
 
     def call_sns(self) -> None:
@@ -178,7 +188,7 @@ class Attempt:
         self.reply = {
             "status": status,
             "type": headers.get("content-type", ""),
-            "body": bytes(body[:80]) if isinstance(body, bytes | bytearray) else b"",
+            "body": bytes(body[:REPLY_KEPT]) if isinstance(body, bytes | bytearray) else b"",
         }
         if status >= 500 and isinstance(body, bytes) and not body.lstrip().startswith(b"<"):
             response_dict["body"] = b""
@@ -197,7 +207,12 @@ class Attempt:
         if not self.reply:
             return "no reply"
         kind = f", {self.reply['type']}" if self.reply["type"] else ""
-        return f"HTTP {self.reply['status']}{kind}: {self.reply['body']!r}"
+        body = self.reply["body"]
+        if "html" in self.reply["type"].lower() and (said := html_text(body)):
+            # A web server's error page (a proxy's, or a local endpoint's own error): what
+            # it says, rather than the start of its markup.
+            return f"HTTP {self.reply['status']}{kind}: the page says {said!r}"
+        return f"HTTP {self.reply['status']}{kind}: {body[:80]!r}"
 
     def describe(self, error: BaseException) -> str:
         """One line for whatever the delivery raised."""
@@ -214,25 +229,49 @@ class Attempt:
             code = getattr(error, "response", {}).get("Error", {}).get("Code")
             # botocore's generic error (no code, or the status) for a body that is not AWS's
             if not (self.reply and code in (None, "Unknown", str(self.reply["status"]))):
-                return describe_client_error(error, self.topic)
+                return describe_client_error(error, self.topic, self.where)
         elif "ResponseParserError" not in kinds:
             botocores = isinstance(error, Exception) and type(error).__module__.startswith(
                 "botocore"
             )
             problem = text if botocores else f"{type(error).__name__}: {text}"
             return f"could not publish to SNS {self.where}: {problem}"
-        return f"unreadable reply from SNS {self.where} ({self.reply_summary()})"
+        return (
+            f"unreadable reply from SNS {self.where} ({self.reply_summary()})"
+            f"{region_hint(self.topic)}"
+        )
 
 
 def one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def describe_client_error(error: Any, topic: Topic) -> str:
+def html_text(body: bytes) -> str:
+    """What an HTML error page says: its title (else first heading, else its text), one
+    line, at most 200 characters."""
+    found = HTML_TITLE.search(body)
+    text = HTML_TAG.sub(b" ", found[2] if found else body).decode("utf-8", "replace")
+    return one_line(html.unescape(text))[:200]
+
+
+def region_hint(topic: Topic) -> str:
+    """A hint when the topic's region is one botocore does not list (a typo in the ARN?):
+    an endpoint that serves no such region answers with an error of its own."""
+    if is_listed_region(topic.region):
+        return ""
+    return f"; region {topic.region}, from the topic ARN, is not one botocore knows: a typo?"
+
+
+def describe_client_error(error: Any, topic: Topic, where: str) -> str:
+    """One line for an error SNS answered; `where` is the endpoint (`at URL`)."""
     code = error.response.get("Error", {}).get("Code", "Unknown")
     text = one_line(error.response.get("Error", {}).get("Message", "") or str(error))
     if code == "NotFound":
-        return f"topic {topic.arn} does not exist"
+        # Looked for in the wrong place, or misspelt: say where it was looked for.
+        return (
+            f"topic {topic.arn} does not exist in region {topic.region} (SNS {where})"
+            f"{region_hint(topic)}"
+        )
     if code in ("AuthorizationError", "AccessDenied", "AccessDeniedException"):
         return f"access denied to topic {topic.arn}: {text}"
     if code in REJECTED_CREDENTIALS:

@@ -202,6 +202,17 @@ class StdoutTee:
         return not self.thread.is_alive()
 
 
+def group_alive(pgid: int) -> bool:
+    """Whether process group `pgid` still has a process in it."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # a process of another user joined it: alive, and not ours to kill
+    return True
+
+
 def write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
@@ -298,6 +309,7 @@ class Supervisor:
         forwarder.attach(child)
         tee = None if child.stdout is None else StdoutTee(child.stdout)
         returncode = self.wait_for_command(child, started)
+        self.kill_group_leftovers(child)
         code = exit_status(returncode)
         if forwarder.received is not None:
             signum = forwarder.received
@@ -359,6 +371,23 @@ class Supervisor:
                     forwarder.handle(interrupted)
                 # A slow delivery delays the next heartbeat rather than bunching them up.
                 next_beat = max(next_beat, time.monotonic()) + heartbeat
+
+    def kill_group_leftovers(self, child: subprocess.Popen[bytes]) -> None:
+        """After a signal the command may exit while a process it started, in its process
+        group, ignores the signal: the group is killed when --kill-after runs out, as the
+        command would have been."""
+        forwarder, supervision = self.forwarder, self.supervision
+        kill_due = forwarder.kill_due()
+        if kill_due is None or not forwarder.own_group:
+            return
+        while group_alive(child.pid) and (left := kill_due - time.monotonic()) > 0:
+            time.sleep(min(WAIT_STEP, left))
+        if group_alive(child.pid):
+            self.warn(
+                f"processes {supervision.name} started still run {supervision.kill_after:g} s "
+                f"after {signal_name(forwarder.received or signal.SIGTERM)}: killing them"
+            )
+            forwarder.send(signal.SIGKILL)
 
     def output_object(self, stdout_tail: bytes) -> dict[str, Any] | None:
         try:

@@ -29,7 +29,12 @@ from typing import Any, NamedTuple
 
 from update_job.errors import InvalidUpdate
 
-MISSING_CWL_UTILS = "update-job wrap needs cwl-utils: pip install 'update-job[cwl]'"
+# update-job is installed from its checkout (no package index serves it): the command to
+# run there.
+MISSING_CWL_UTILS = (
+    "update-job wrap needs cwl-utils, of the cwl extra: in update-job's checkout, "
+    "pip install '.[cwl]' (or pipx install --force '.[cwl]')"
+)
 # cwl/update-job.cwl, shipped in the package (update_job/update-job.cwl links to it).
 DEFAULT_TOOL = Path(__file__).resolve().parent / "update-job.cwl"
 TOOL_ID = "update-job"
