@@ -464,17 +464,18 @@ def test_replay_deadline_bounds_a_long_outage(
 ) -> None:
     with FaultProxy(testbed.endpoint_url) as hanging:
         hanging.set_fault("hang")
-        for index in range(5):
+        for index in range(15):
             seed(tmp_path, testbed.standard.topic_arn, hanging.url, f"job-{index}", "running")
         started = time.monotonic()
         result = update_job("replay", str(tmp_path), "--timeout", "30", "--deadline", "1")
         took = time.monotonic() - started
     assert result.returncode == 1
-    # One update tried for what was left of the deadline, the others not at all (without
-    # the deadline: 5 x 30 s). The bound is loose: the machine may be loaded.
+    # One PublishBatch of ten jobs' updates tried for what was left of the deadline, the
+    # others not at all (without the deadline: 2 x 30 s). Loose: the machine may be loaded.
     assert took < 25
-    assert result.stdout.count("not tried: --deadline reached") >= 3
-    assert len(spooled_files(tmp_path)) == 5
+    assert result.stdout.count("not tried: --deadline reached") == 5
+    assert len(spooled_files(tmp_path)) == 15
+    assert result.stderr.strip() == f"update-job: replayed 0, 15 left in {tmp_path}"
 
 
 def test_a_signal_stops_a_replay_and_leaves_the_files_not_sent(
@@ -611,3 +612,22 @@ def test_replay_of_a_spool_it_cannot_use_is_one_line_exit_2(
         assert result.returncode == 2
         assert len(result.stderr.splitlines()) == 1 and "Traceback" not in result.stderr
     assert testbed.standard.receive() == []
+
+
+def test_replay_in_batches_delivers_every_update_once_in_each_jobs_order(
+    moto_endpoint: str, strict_fifo: Subscription, update_job: RunCommand, tmp_path: Path
+) -> None:
+    # 36 updates of 12 jobs: PublishBatch calls of ten jobs' oldest updates, three rounds.
+    # No content-based deduplication: an update sent twice would arrive twice.
+    jobs = [f"batch-{index}" for index in range(12)]
+    for _ in range(3):
+        for job in jobs:
+            seed(tmp_path, strict_fifo.topic_arn, CLOSED_ENDPOINT, job, "running")
+    result = update_job("replay", str(tmp_path), "--endpoint-url", moto_endpoint)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stderr.strip() == f"update-job: replayed 36, 0 left in {tmp_path}"
+    messages = [delivery.message for delivery in strict_fifo.receive()]
+    assert len(messages) == 36
+    for job in jobs:
+        assert [m["sequence"] for m in messages if m["id"] == job] == [1, 2, 3]
+    assert spooled_files(tmp_path) == []

@@ -7,24 +7,32 @@ import math
 import os
 import tempfile
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from update_job import interrupts
 from update_job.endpoint import redact_url
-from update_job.errors import InvalidUpdate
+from update_job.errors import DeliveryFailed, InvalidUpdate
+from update_job.interrupts import signal_name
 from update_job.outbox import (
     MARKER_NAME,
+    MIN_PUBLISH,
     Drained,
+    Entry,
     LockBusy,
     NotAnEntry,
     Outbox,
     check_private,
     is_spool,
     job_directories,
+    set_aside,
 )
 from update_job.sender import Sender
-from update_job.sns import DEFAULT_TIMEOUT, Clients
+from update_job.sns import DEFAULT_TIMEOUT, PERMANENT_CODES, Clients
+
+# SNS takes at most 10 entries in a PublishBatch call.
+BATCH_SIZE = 10
 
 
 @dataclass
@@ -50,11 +58,118 @@ def replay(
     report = ReplayReport()
     sender = Sender(None, endpoint_url, timeout, spool_dir, clients=Clients())
     end = math.inf if deadline is None else time.monotonic() + deadline
-    for directory in job_directories(spool_dir):
-        replay_job(Outbox.at(directory), sender, end, report)
-        if report.interrupted is not None:
-            break
+    outboxes = [Outbox.at(directory) for directory in job_directories(spool_dir)]
+    try:
+        while outboxes and report.interrupted is None:
+            outboxes = Round(sender, end, report).run(outboxes)
+    except interrupts.Interrupted as interrupted:
+        report.interrupted = interrupts.take() or interrupted.signum
+    if report.interrupted is not None:
+        # Every update not yet accounted for stays: the report counts it as left.
+        told = {path for path, _ in report.left} | set(report.not_tried)
+        for directory in job_directories(spool_dir):
+            for path in pending_paths(Outbox.at(directory)):
+                if path not in told:
+                    report.left.append((path, f"{signal_name(report.interrupted)}: not sent"))
     return report
+
+
+@dataclass
+class Round:
+    """The oldest update of every job, sent ten jobs to a PublishBatch call: one update
+    per job per call, so each job's order holds whatever SNS does with the others. A job
+    with anything out of the ordinary (a busy lock, an entry that is not one, a batch
+    botocore refuses) is sent on its own instead (replay_job), to its end."""
+
+    sender: Sender
+    end: float
+    report: ReplayReport
+    more: list[Outbox] = field(default_factory=list)  # jobs with updates for the next round
+
+    def run(self, outboxes: list[Outbox]) -> list[Outbox]:
+        """Send one round; the jobs that have updates left to send."""
+        groups: dict[tuple[str, str | None], list[tuple[Outbox, Entry]]] = {}
+        for outbox in outboxes:
+            head = self.head(outbox)
+            if head is not None:
+                key = (head.params["TopicArn"], self.sender.endpoint_for(head))
+                groups.setdefault(key, []).append((outbox, head))
+        for heads in groups.values():
+            for start in range(0, len(heads), BATCH_SIZE):
+                if self.report.interrupted is None:
+                    self.batch(heads[start : start + BATCH_SIZE])
+        return self.more
+
+    def head(self, outbox: Outbox) -> Entry | None:
+        """The job's oldest update, if it can go in a batch; else the job is replayed alone."""
+        if time.monotonic() >= self.end - MIN_PUBLISH:
+            self.report.not_tried.extend(pending_paths(outbox))
+            return None
+        try:
+            pending = outbox.pending()
+            if not pending:
+                return None
+            entry = outbox.read(pending[0])
+            self.sender.endpoint_for(entry)
+        except (OSError, NotAnEntry, DeliveryFailed):
+            replay_job(outbox, self.sender, self.end, self.report)
+            return None
+        return entry
+
+    def batch(self, heads: list[tuple[Outbox, Entry]]) -> None:
+        if time.monotonic() >= self.end - MIN_PUBLISH:
+            for outbox, _ in heads:
+                self.report.not_tried.extend(pending_paths(outbox))
+            return
+        alone: list[Outbox] = []
+        with ExitStack() as locks:
+            held = []
+            for outbox, entry in heads:
+                try:
+                    locks.enter_context(outbox.lock(time.monotonic()))  # no wait here
+                except (LockBusy, OSError, NotAnEntry):
+                    alone.append(outbox)
+                    continue
+                if outbox.pending()[:1] == [entry.sequence]:
+                    held.append((outbox, entry))
+                else:
+                    self.more.append(outbox)  # sent meanwhile by another process
+            if held:
+                alone += self.send(held)
+        for outbox in alone:
+            if self.report.interrupted is None:
+                replay_job(outbox, self.sender, self.end, self.report)
+
+    def send(self, held: list[tuple[Outbox, Entry]]) -> list[Outbox]:
+        """Publish the held heads in one call; the jobs to replay alone."""
+        try:
+            answer = self.sender.publish_batch([entry for _, entry in held], self.end)
+        except DeliveryFailed as failure:
+            if failure.permanent:
+                return [outbox for outbox, _ in held]  # one of them refused: find which
+            self.report.interrupted = getattr(failure, "signum", None)
+            for outbox, entry in held:
+                left_behind(outbox, entry, failure, self.sender, self.report)
+            return []
+        for result in answer.get("Successful", []):
+            outbox, entry = held[int(result["Id"])]
+            outbox.mark_sent(entry)
+            self.report.sent.append((entry.path, f"message id {result.get('MessageId')}"))
+            self.more.append(outbox)
+        for result in answer.get("Failed", []):
+            outbox, entry = held[int(result["Id"])]
+            code = result.get("Code")
+            refusal = DeliveryFailed(
+                f"SNS refused the update ({code}): {result.get('Message')}",
+                permanent=bool(result.get("SenderFault")) and code in PERMANENT_CODES,
+            )
+            if refusal.permanent:
+                reason = f"refused for good: {refusal}"
+                self.report.rejected.append((set_aside(entry.path, reason), reason))
+                self.more.append(outbox)
+            else:
+                left_behind(outbox, entry, refusal, self.sender, self.report)
+        return []
 
 
 def check_spool(spool_dir: Path) -> None:
@@ -110,16 +225,22 @@ def replay_job(outbox: Outbox, sender: Sender, end: float, report: ReplayReport)
 def report_drained(outbox: Outbox, sender: Sender, drained: Drained, report: ReplayReport) -> None:
     report.sent.extend((entry.path, f"message id {sent_id}") for entry, sent_id in drained.sent)
     report.rejected.extend((target, reason) for _, target, reason in drained.rejected)
-    failed = drained.failed
-    if drained.failure is not None and failed is not None:
+    if drained.failure is not None and drained.failed is not None:
         report.interrupted = getattr(drained.failure, "signum", report.interrupted)
-        endpoint = sender.endpoint_url and redact_url(sender.endpoint_url)
-        where = endpoint or failed.endpoint_url or "the default endpoint"
-        report.left.append((failed.path, f"{drained.failure} (sent to {where})"))
-        held = f"held behind an earlier update of job {failed.job_id}"
-        report.left.extend((path, held) for path in pending_paths(outbox) if path != failed.path)
+        left_behind(outbox, drained.failed, drained.failure, sender, report)
     elif drained.out_of_time:
         report.not_tried.extend(pending_paths(outbox))
+
+
+def left_behind(
+    outbox: Outbox, failed: Entry, failure: DeliveryFailed, sender: Sender, report: ReplayReport
+) -> None:
+    """`failed` was not delivered: it stays, and the job's later updates behind it."""
+    endpoint = sender.endpoint_url and redact_url(sender.endpoint_url)
+    where = endpoint or failed.endpoint_url or "the default endpoint"
+    report.left.append((failed.path, f"{failure} (sent to {where})"))
+    held = f"held behind an earlier update of job {failed.job_id}"
+    report.left.extend((path, held) for path in pending_paths(outbox) if path != failed.path)
 
 
 def pending_paths(outbox: Outbox) -> list[Path]:

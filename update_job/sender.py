@@ -215,22 +215,43 @@ class Sender:
         return failure.restated(told, entry.path)
 
     def publish(self, entry: Entry, deadline: float) -> str:
-        """Deliver an outbox entry: to --endpoint-url if given, else to the endpoint it was
-        meant for (botocore's default when that held a password, never stored)."""
+        """Deliver an outbox entry (see endpoint_for) within `deadline`."""
+        topic = parse_topic_arn(entry.params["TopicArn"])
+        channel = Channel(topic, self.endpoint_for(entry), self.time_left(deadline), self.clients)
+        return channel.deliver(entry.params)
+
+    def publish_batch(self, entries: list[Entry], deadline: float) -> dict[str, Any]:
+        """Deliver up to 10 outbox entries of one topic and endpoint in one PublishBatch
+        call, entry i as Id "i"; SNS's answer (which succeeded, which failed)."""
+        topic = parse_topic_arn(entries[0].params["TopicArn"])
+        batch = [
+            {"Id": str(index), **{k: v for k, v in entry.params.items() if k != "TopicArn"}}
+            for index, entry in enumerate(entries)
+        ]
+        channel = Channel(
+            topic, self.endpoint_for(entries[0]), self.time_left(deadline), self.clients
+        )
+        return channel.deliver_batch({"TopicArn": topic.arn, "PublishBatchRequestEntries": batch})
+
+    def time_left(self, deadline: float) -> float:
+        # Tenths of a second: the time left is told in error messages.
+        return min(self.timeout, max(0.1, round(deadline - time.monotonic(), 1)))
+
+    def endpoint_for(self, entry: Entry) -> str | None:
+        """Where an outbox entry goes: to --endpoint-url if given, else to the endpoint it
+        was meant for (botocore's default when that is this process's own environment's);
+        DeliveryFailed if that held a password, which is never stored."""
         from update_job.outbox import intended_endpoint
 
         endpoint = self.endpoint_url or entry.endpoint_url
         if not self.endpoint_url and entry.endpoint_url == intended_endpoint(None):
-            endpoint = None  # where this process's own environment sends it: botocore's pick
-        elif endpoint is not None and "***@" in endpoint:
+            return None  # where this process's own environment sends it: botocore's pick
+        if endpoint is not None and "***@" in endpoint:
             raise DeliveryFailed(
                 f"it was meant for {endpoint}, whose password is never stored: "
                 "give --endpoint-url again"
             )
-        # Tenths of a second: the time left is told in error messages.
-        timeout = min(self.timeout, max(0.1, round(deadline - time.monotonic(), 1)))
-        topic = parse_topic_arn(entry.params["TopicArn"])
-        return Channel(topic, endpoint, timeout, self.clients).deliver(entry.params)
+        return endpoint
 
 
 def queued_params(path: Path, default: dict[str, Any]) -> dict[str, Any]:

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from update_job import interrupts
 from update_job.aws import make_client
@@ -15,6 +16,7 @@ from update_job.envelope import Topic
 from update_job.errors import DeliveryFailed, DeliveryInterrupted
 
 DEFAULT_TIMEOUT = 30.0
+Result = TypeVar("Result")
 
 REJECTED_CREDENTIALS = frozenset(
     {"InvalidClientTokenId", "SignatureDoesNotMatch", "ExpiredToken", "UnrecognizedClientException"}
@@ -99,22 +101,34 @@ class Channel:
         cannot parse, a reply without a message id, a deadline passed, a terminating signal
         (DeliveryInterrupted), and any exception nobody foresaw."""
         attempt = Attempt(envelope, self.topic, self.endpoint_url, self.timeout, self.clients)
+        return self.attempt(attempt, attempt.message_id)
+
+    def deliver_batch(self, params: dict[str, Any]) -> dict[str, Any]:
+        """One PublishBatch call (`params`: TopicArn and up to 10 entries), as `deliver`
+        makes a Publish call; SNS's answer: the entries that succeeded and those that
+        failed."""
+        attempt = Attempt(
+            params, self.topic, self.endpoint_url, self.timeout, self.clients, "PublishBatch"
+        )
+        return self.attempt(attempt, attempt.batch_response)
+
+    def attempt(self, attempt: Attempt, result: Callable[[], Result]) -> Result:
         try:
-            return self.attempt(attempt)
+            return self.outcome(attempt, result)
         finally:
             if self.clients is not None and not attempt.finished.is_set():
                 # A call still runs on that client past its deadline: the next gets another.
                 self.clients.forget(self.topic.region, self.endpoint_url)
 
-    def attempt(self, attempt: Attempt) -> str:
+    def outcome(self, attempt: Attempt, result: Callable[[], Result]) -> Result:
         try:
             try:
-                return attempt.message_id()
+                return result()
             except interrupts.Interrupted as interrupted:
                 if attempt.delivered():
                     # SNS answered before the signal was handled: delivered. The signal
                     # stays pending, for the exit status.
-                    return attempt.message_id()
+                    return result()
                 interrupts.take()
                 raise DeliveryInterrupted(
                     f"{interrupted} before SNS acknowledged the update", interrupted.signum
@@ -137,6 +151,7 @@ class Attempt:
     endpoint_url: str | None
     timeout: float
     clients: Clients | None = None
+    operation: str = "Publish"  # or PublishBatch
     stage: str = "starting"
     endpoint: str | None = None  # the URL the client sends to, once it is made
     response: dict[str, Any] | None = None
@@ -155,6 +170,18 @@ class Attempt:
                 f"({self.reply_summary()}): the update may not be published"
             )
         return message_id
+
+    def batch_response(self) -> dict[str, Any]:
+        response = self.response if self.finished.is_set() else self.wait()
+        answered = response or {}
+        if not isinstance(answered.get("Successful", []), list) or not isinstance(
+            answered.get("Failed", []), list
+        ):
+            raise DeliveryFailed(
+                f"SNS {self.where} answered a batch without its results "
+                f"({self.reply_summary()}): the updates may not be published"
+            )
+        return answered
 
     def delivered(self) -> bool:
         return self.finished.is_set() and self.error is None and self.response is not None
@@ -206,15 +233,16 @@ class Attempt:
             self.endpoint = client.meta.endpoint_url
             events = client.meta.events
             hooks = [
-                ("before-send.sns.Publish", self.stop_after_deadline),
-                ("before-parse.sns.Publish", self.note_reply),
-                ("needs-retry.sns.Publish", self.note_problem),
+                (f"before-send.sns.{self.operation}", self.stop_after_deadline),
+                (f"before-parse.sns.{self.operation}", self.note_reply),
+                (f"needs-retry.sns.{self.operation}", self.note_problem),
             ]
             for event, hook in hooks:
                 events.register_first(event, hook, unique_id=f"update-job-{event}")
             self.stage = "sending"
             try:
-                self.response = client.publish(**self.envelope)
+                call = client.publish if self.operation == "Publish" else client.publish_batch
+                self.response = call(**self.envelope)
             finally:
                 for event, _ in hooks:
                     events.unregister(event, unique_id=f"update-job-{event}")
