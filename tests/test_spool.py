@@ -631,3 +631,24 @@ def test_replay_in_batches_delivers_every_update_once_in_each_jobs_order(
     for job in jobs:
         assert [m["sequence"] for m in messages if m["id"] == job] == [1, 2, 3]
     assert spooled_files(tmp_path) == []
+
+
+@pytest.mark.parametrize("variable", ["AWS_ENDPOINT_URL_SNS", "AWS_ENDPOINT_URL"])
+def test_the_endpoint_from_the_environment_is_recorded_without_its_password(
+    update_job: RunCommand, tmp_path: Path, variable: str
+) -> None:
+    env = {**os.environ, variable: "http://jobs-user:pa55%20word@127.0.0.1:9"}
+    result = update_job(
+        "--job-id", "job-env", "--status", "running", "--topic-arn", UNREACHABLE_TOPIC,
+        "--timeout", "3", "--spool", str(tmp_path), env=env,
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    [path] = spooled_files(tmp_path)
+    text = path.read_text()
+    assert json.loads(text)["endpoint_url"] == "http://***@127.0.0.1:9"
+    assert "pa55" not in text and "jobs-user" not in text
+    # Never sent elsewhere (AWS) for want of its password: replay asks for the endpoint.
+    replayed = update_job("replay", str(tmp_path))
+    assert replayed.returncode == 1
+    assert "whose password is never stored: give --endpoint-url again" in replayed.stdout
+    assert spooled_files(tmp_path) == [path]

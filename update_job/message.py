@@ -271,7 +271,7 @@ def make_update(
         # The model parses the status (its validator): once.
         update = JobUpdate.model_validate(document, context={EXTRA_STATUSES: extra_statuses})
     except ValidationError as error:
-        raise invalid_update(error) from None
+        raise invalid_update(error) from error
     if update.status not in FINAL_STATUSES:
         return update
     return finished(update, exit_code)

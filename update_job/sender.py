@@ -161,19 +161,19 @@ class Sender:
         try:
             deadline = time.monotonic() + self.timeout
             drained = outbox.send(self.publish, deadline, self.timeout, entry.sequence)
-        except LockBusy:
+        except LockBusy as busy:
             raise DeliveryFailed(
                 f"another process still sends job {update.id}'s updates after {self.timeout:g} s:"
                 f" this one waits behind them, spooled to {where}",
                 where,
-            ) from None
+            ) from busy
         except interrupts.Interrupted as interrupted:
             interrupts.take()
             raise DeliveryInterrupted(
                 f"{interrupted} before the update was sent; spooled to {where}",
                 interrupted.signum,
                 where,
-            ) from None
+            ) from interrupted
         except (OSError, NotAnEntry) as error:
             reason = getattr(error, "strerror", None) or str(error)
             raise DeliveryFailed(

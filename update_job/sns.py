@@ -132,7 +132,7 @@ class Channel:
                 interrupts.take()
                 raise DeliveryInterrupted(
                     f"{interrupted} before SNS acknowledged the update", interrupted.signum
-                ) from None
+                ) from interrupted
         except DeliveryFailed as failure:
             raise failure.restated(redact(str(failure), self.endpoint_url)) from failure
         except Exception as error:
