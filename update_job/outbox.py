@@ -20,9 +20,9 @@ Layout of a spool directory (every directory 0700, every file 0600, whatever the
 Appending takes no lock: the entry is written whole under a temporary name, then linked
 to the next sequence number's name, which fails if another process took that number first
 (then it reads the newer entry and tries the next). So an update is in its outbox, or not,
-whatever kills the process. An entry is deleted only after SNS acknowledged it, and after
-`last.json` says so: a crash in between re-sends it with the same parameters, FIFO
-deduplication id included, which a FIFO topic drops.
+whatever kills the process. An entry is deleted only after SNS acknowledged it (the job's
+newest entry once `last.json` holds its facts): a crash in between re-sends it with the
+same parameters, FIFO deduplication id included, which a FIFO topic drops.
 """
 
 from __future__ import annotations
@@ -116,16 +116,18 @@ def check_private(directory: Path) -> None:
         raise SpoolRefused(directory, f"writable by others (mode {status.st_mode & 0o777:o})")
 
 
-def write_file(path: Path, data: str, exclusive: bool = False) -> None:
-    """Write `path` whole, 0600, synced: a reader sees the old file or the new one. With
-    `exclusive`, FileExistsError if `path` exists (the write is then undone)."""
+def write_file(path: Path, data: str, exclusive: bool = False, durable: bool = True) -> None:
+    """Write `path` whole, 0600, synced unless not `durable`: a reader sees the old file or
+    the new one. With `exclusive`, FileExistsError if `path` exists (the write is then
+    undone)."""
     fd, partial = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".partial")
     try:
         os.fchmod(fd, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as file:
             file.write(data)
             file.flush()
-            os.fsync(file.fileno())
+            if durable:
+                os.fsync(file.fileno())
         if exclusive:
             os.link(partial, path)  # never replaces: EEXIST if the name is taken
         else:
@@ -428,15 +430,19 @@ class Outbox:
             return entry
 
     def mark_sent(self, entry: Entry) -> None:
-        """Record that SNS acknowledged `entry`, then delete it."""
-        last = {
-            "format": FORMAT,
-            "sequence": entry.sequence,
-            "updated": entry.updated,
-            "finished": entry.finished,
-            "start-time": entry.start_time,
-        }
-        write_file(self.directory / LAST_NAME, json.dumps(last))
+        """Delete `entry`, which SNS acknowledged. When it is the job's newest, `last.json`
+        takes its facts first: the next update is numbered and stamped after it. (A crash
+        before the deletion sends it again, with the same deduplication id.)"""
+        if self.sequences()[-1:] == [entry.sequence]:
+            last = {
+                "format": FORMAT,
+                "sequence": entry.sequence,
+                "updated": entry.updated,
+                "finished": entry.finished,
+                "start-time": entry.start_time,
+            }
+            # Not synced: lost in a power cut along with the deletion, it costs a repeat.
+            write_file(self.directory / LAST_NAME, json.dumps(last), durable=False)
         entry.path.unlink(missing_ok=True)
 
     def lock(self, deadline: float) -> Any:
@@ -458,6 +464,8 @@ class Outbox:
                 break
             with self.lock(min(deadline, time.monotonic() + lock_wait)):
                 pending = self.pending()
+                for sent in self.sequences()[: len(self.sequences()) - len(pending)]:
+                    self.entry_path(sent).unlink(missing_ok=True)  # sent: a crash kept it
                 if not pending or (until is not None and pending[0] > until):
                     break
                 self.send_one(pending[0], publish, deadline, drained)
