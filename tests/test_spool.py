@@ -21,6 +21,7 @@ from tests.conftest import (
     UPDATE_JOB,
     LocalTopics,
     RunCommand,
+    run_update_job,
     seed,
     spool_update,
     spooled_files,
@@ -652,3 +653,33 @@ def test_the_endpoint_from_the_environment_is_recorded_without_its_password(
     assert replayed.returncode == 1
     assert "whose password is never stored: give --endpoint-url again" in replayed.stdout
     assert spooled_files(tmp_path) == [path]
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
+def test_a_signal_ends_a_wait_for_a_jobs_lock_and_the_update_stays(
+    testbed: LocalTopics, tmp_path: Path, signum: int
+) -> None:
+    open_spool(tmp_path)
+    outbox = Outbox(tmp_path, "job-w")
+    outbox.directory.mkdir(mode=0o700)
+    args = ["--job-id", "job-w", "--status", "running", *topic_args(testbed.standard)]
+    with (
+        locked(outbox.directory / ".lock", time.monotonic()),  # a stuck sender
+        started_update_job(*args, "--timeout", "60", "--spool", str(tmp_path)) as process,
+    ):
+        wait_until(lambda: bool(spooled_files(tmp_path)), "the queued update")
+        time.sleep(0.5)  # waiting for the lock by now
+        started = time.monotonic()
+        process.send_signal(signum)
+        _, stderr = process.communicate(timeout=30)
+        took = time.monotonic() - started
+    assert process.returncode == 128 + signum, stderr
+    assert took < 10  # at once, not after --timeout 60
+    [path] = spooled_files(tmp_path)
+    name = signal.Signals(signum).name
+    assert stderr.splitlines() == [
+        f"update-job: error: {name} before the update was sent; spooled to {path}"
+    ]
+    replayed = run_update_job("replay", str(tmp_path))
+    assert replayed.returncode == 0, replayed.stdout
+    assert [d.message["id"] for d in testbed.standard.receive()] == ["job-w"]
