@@ -7,6 +7,7 @@ import http.server
 import json
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -17,6 +18,7 @@ import pytest
 
 from tests.conftest import (
     UNREACHABLE_TOPIC,
+    UPDATE_JOB,
     LocalTopics,
     RunCommand,
     run_update_job,
@@ -218,3 +220,24 @@ def test_a_command_whose_path_is_not_utf8_still_runs_and_is_reported(
     assert result.returncode == 0, result.stderr
     assert result.stdout == "ran\n"
     assert testbed.fifo.statuses() == ["running", "succeeded"]
+
+
+def test_a_spool_that_cannot_take_an_update_says_spooling_failed_and_why(
+    testbed: LocalTopics, tmp_path: Path
+) -> None:
+    # Files of at most 512 bytes (ulimit -f 1): the spool's marker fits, an update does not.
+    spool_dir = tmp_path / "spool"
+    args = [*run_args(testbed, "--spool", str(spool_dir)), "--", PYTHON, "-c", "pass"]
+    result = subprocess.run(
+        ["sh", "-c", 'ulimit -f 1 && exec "$@"', "sh", UPDATE_JOB, *args],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "no --spool" not in result.stderr
+    start, final = [line for line in result.stderr.splitlines() if "spooling failed" in line]
+    assert start.startswith("update-job: warning: not delivered: spooling failed: could not ")
+    assert "(File too large)" in start
+    assert final.startswith("update-job: warning: final update sent without the spool: ")
+    # The final update still went, without the spool.
+    assert [d.message["status"] for d in testbed.standard.receive()] == ["succeeded"]
