@@ -30,6 +30,8 @@ from tests.conftest import (
     wait_until,
 )
 from tests.faultproxy import FaultProxy
+from update_job.envelope import make_envelope, parse_topic_arn
+from update_job.message import make_update
 from update_job.outbox import Outbox, locked, open_spool
 
 
@@ -683,3 +685,28 @@ def test_a_signal_ends_a_wait_for_a_jobs_lock_and_the_update_stays(
     replayed = run_update_job("replay", str(tmp_path))
     assert replayed.returncode == 0, replayed.stdout
     assert [d.message["id"] for d in testbed.standard.receive()] == ["job-w"]
+
+
+def test_updates_an_older_update_job_spooled_are_moved_into_outboxes_and_sent(
+    testbed: LocalTopics, update_job: RunCommand, tmp_path: Path
+) -> None:
+    # One file per update, as update-job spooled before outboxes (and without a marker).
+    topic = parse_topic_arn(testbed.fifo.topic_arn)
+    for second, status in enumerate(["running", "succeeded"]):
+        update = make_update("job-old", status)
+        record = {
+            "spool_format": 1, "spooled_at": "2026-01-01T00:00:00.000Z", "reason": "down",
+            "endpoint_url": CLOSED_ENDPOINT, "params": make_envelope(update, topic),
+        }  # fmt: skip
+        (tmp_path / f"{second:020d}-old{second}.json").write_text(json.dumps(record))
+        (tmp_path / f"{second:020d}-old{second}.json").chmod(0o600)
+    (tmp_path / f"{9:020d}-other.json").write_text('{"spool_format": 7}')
+    tmp_path.chmod(0o700)
+    result = update_job("replay", str(tmp_path), "--endpoint-url", testbed.endpoint_url)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"left {9:020d}-other.json: not an update an older update-job spooled" in result.stdout
+    assert result.stderr.strip() == f"update-job: replayed 2, 1 left in {tmp_path}"
+    messages = [delivery.message for delivery in testbed.fifo.receive()]
+    assert [m["status"] for m in messages] == ["running", "succeeded"]  # whole, in order
+    assert "sequence" not in messages[0]
+    assert sorted(path.name for path in tmp_path.glob("*.json")) == [f"{9:020d}-other.json"]

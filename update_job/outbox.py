@@ -239,11 +239,12 @@ def open_spool(spool_dir: Path) -> None:
 
 
 def is_spool(spool_dir: Path) -> bool | None:
-    """Whether update-job spools to `spool_dir` (its marker is there); None if it is empty."""
+    """Whether update-job spools to `spool_dir` (its marker is there, or a file an older
+    update-job spooled); None if it is empty."""
     names = os.listdir(spool_dir)
     if not names:
         return None
-    return MARKER_NAME in names
+    return MARKER_NAME in names or any(LEGACY_NAME.fullmatch(name) for name in names)
 
 
 def job_directories(spool_dir: Path) -> list[Path]:
@@ -252,6 +253,39 @@ def job_directories(spool_dir: Path) -> list[Path]:
     except FileNotFoundError:
         return []
     return sorted(spool_dir / OUTBOX_DIR / name for name in names if JOB_DIR_NAME.fullmatch(name))
+
+
+# The files an older update-job spooled, one per update, before outboxes: the spooling
+# time in nanoseconds, then a random part. Replay moves them into their jobs' outboxes.
+LEGACY_NAME = re.compile(r"[0-9]{20}-[A-Za-z0-9_-]+\.json")
+LEGACY_FORMAT = 1
+
+
+def adopt_legacy(spool_dir: Path, deadline: float) -> list[tuple[Path, str]]:
+    """Move the updates an older update-job spooled in `spool_dir` into their jobs'
+    outboxes, oldest first, under the spool's lock (one replay adopts each); the files
+    that are not such updates, left in place, and why."""
+    names = sorted(name for name in os.listdir(spool_dir) if LEGACY_NAME.fullmatch(name))
+    if not names:
+        return []
+    left = []
+    with locked(spool_dir / ".adopt.lock", deadline):
+        for name in names:
+            path = spool_dir / name
+            try:
+                record = json.loads(read_file(path))
+                params = record["params"]
+                if record["spool_format"] != LEGACY_FORMAT or not isinstance(params, dict):
+                    raise NotAnEntry(f"format {record['spool_format']!r}")
+                job_id = str(json.loads(params["Message"])["id"])
+                Outbox(spool_dir, job_id).adopt(params, record.get("endpoint_url"))
+            except FileNotFoundError:
+                continue  # adopted by a replay that held the lock before
+            except (ValueError, KeyError, TypeError, RecursionError) as error:
+                left.append((path, f"not an update an older update-job spooled: {error}"))
+                continue
+            path.unlink()
+    return left
 
 
 def intended_endpoint(endpoint_url: str | None) -> str | None:
@@ -427,6 +461,28 @@ class Outbox:
                 write_file(entry.path, json.dumps(entry.record(), ensure_ascii=False), True)
             except FileExistsError:
                 continue  # another process took this number: after its update, then
+            return entry
+
+    def adopt(self, params: dict[str, Any], endpoint_url: str | None) -> Entry:
+        """Append Publish parameters as they are (an update an older update-job spooled,
+        before outboxes): numbered after the job's last update, otherwise unchanged."""
+        message = json.loads(params["Message"])
+        private_directory(self.directory)
+        while True:
+            last = self.last()
+            entry = Entry(
+                self.entry_path(last.sequence + 1),
+                last.sequence + 1,
+                params,
+                endpoint_url,
+                last.finished or message["status"] in FINAL_STATUSES,
+                message.get("start-time") or last.start_time,
+                str(message["updated"]),
+            )
+            try:
+                write_file(entry.path, json.dumps(entry.record(), ensure_ascii=False), True)
+            except FileExistsError:
+                continue
             return entry
 
     def mark_sent(self, entry: Entry) -> None:

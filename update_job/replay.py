@@ -23,6 +23,7 @@ from update_job.outbox import (
     LockBusy,
     NotAnEntry,
     Outbox,
+    adopt_legacy,
     check_private,
     is_spool,
     job_directories,
@@ -58,8 +59,9 @@ def replay(
     report = ReplayReport()
     sender = Sender(None, endpoint_url, timeout, spool_dir, clients=Clients())
     end = math.inf if deadline is None else time.monotonic() + deadline
-    outboxes = [Outbox.at(directory) for directory in job_directories(spool_dir)]
     try:
+        adopt_old_files(spool_dir, min(end, time.monotonic() + timeout), report)
+        outboxes = [Outbox.at(directory) for directory in job_directories(spool_dir)]
         while outboxes and report.interrupted is None:
             outboxes = Round(sender, end, report).run(outboxes)
     except interrupts.Interrupted as interrupted:
@@ -72,6 +74,14 @@ def replay(
                 if path not in told:
                     report.left.append((path, f"{signal_name(report.interrupted)}: not sent"))
     return report
+
+
+def adopt_old_files(spool_dir: Path, deadline: float, report: ReplayReport) -> None:
+    """Updates an older update-job spooled, one file each, moved into their outboxes."""
+    try:
+        report.left.extend(adopt_legacy(spool_dir, deadline))
+    except LockBusy:
+        report.left.append((spool_dir, "another replay still moves its old files"))
 
 
 @dataclass
