@@ -13,6 +13,7 @@ from pathlib import Path
 
 from update_job import interrupts
 from update_job.endpoint import redact_url
+from update_job.envelope import MAX_MESSAGE_BYTES, message_size
 from update_job.errors import DeliveryFailed, InvalidUpdate
 from update_job.interrupts import signal_name
 from update_job.outbox import (
@@ -105,9 +106,9 @@ class Round:
                 key = (head.params["TopicArn"], self.sender.endpoint_for(head))
                 groups.setdefault(key, []).append((outbox, head))
         for heads in groups.values():
-            for start in range(0, len(heads), BATCH_SIZE):
+            for batch in batches(heads):
                 if self.report.interrupted is None:
-                    self.batch(heads[start : start + BATCH_SIZE])
+                    self.batch(batch)
         return self.more
 
     def head(self, outbox: Outbox) -> Entry | None:
@@ -121,7 +122,8 @@ class Round:
                 return None
             entry = outbox.read(pending[0])
             self.sender.endpoint_for(entry)
-        except (OSError, NotAnEntry, DeliveryFailed):
+            message_size(entry.params)  # what batches() needs of it
+        except (OSError, NotAnEntry, DeliveryFailed, LookupError, TypeError, AttributeError):
             replay_job(outbox, self.sender, self.end, self.report)
             return None
         return entry
@@ -180,6 +182,21 @@ class Round:
             else:
                 left_behind(outbox, entry, refusal, self.sender, self.report)
         return []
+
+
+def batches(heads: list[tuple[Outbox, Entry]]) -> list[list[tuple[Outbox, Entry]]]:
+    """`heads` in PublishBatch calls SNS takes: at most 10 entries, and at most 256 KiB of
+    messages and attributes in all."""
+    calls: list[list[tuple[Outbox, Entry]]] = [[]]
+    size = 0
+    for head in heads:
+        entry_size = message_size(head[1].params)
+        if len(calls[-1]) == BATCH_SIZE or (calls[-1] and size + entry_size > MAX_MESSAGE_BYTES):
+            calls.append([])
+            size = 0
+        calls[-1].append(head)
+        size += entry_size
+    return [call for call in calls if call]
 
 
 def check_spool(spool_dir: Path) -> None:
