@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import subprocess
 import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -40,6 +41,8 @@ from update_job.envelope import parse_topic_arn
 from update_job.errors import DeliveryFailed
 from update_job.message import JobUpdate, make_update
 from update_job.outbox import Entry, Outbox, job_directories, locked, open_spool
+from update_job.replay import ReplayReport, Round
+from update_job.sender import Sender
 
 PYTHON = sys.executable
 TOPIC = parse_topic_arn("arn:aws:sns:us-east-1:123456789012:jobs.fifo")
@@ -322,6 +325,46 @@ class Topic:
 
         return publish
 
+    def take(self, entry: Entry) -> str:
+        return str(self.publisher("ok")(entry, 0.0))
+
+
+class BatchSender:
+    """What replay's rounds ask of a Sender, sending to `topic` in PublishBatch calls that
+    go as `mode` says; "partial": SNS takes every other entry of a call, fails the rest."""
+
+    def __init__(self, topic: Topic, mode: str) -> None:
+        self.topic, self.mode = topic, mode
+        self.timeout, self.endpoint_url = 1.0, None
+
+    def endpoint_for(self, entry: Entry) -> None:
+        return None
+
+    def publish(self, entry: Entry, deadline: float) -> str:
+        return str(self.topic.publisher(self.mode.replace("partial", "ok"))(entry, deadline))
+
+    def publish_batch(self, entries: list[Entry], deadline: float) -> dict[str, Any]:
+        if self.mode in ("down", "crash-before"):
+            self.publish(entries[0], deadline)
+        answer: dict[str, list[dict[str, Any]]] = {"Successful": [], "Failed": []}
+        for index, entry in enumerate(entries):
+            if self.mode == "partial" and index % 2:
+                answer["Failed"].append({"Id": str(index), "Code": "InternalError"})
+            else:
+                answer["Successful"].append({"Id": str(index), "MessageId": self.topic.take(entry)})
+        if self.mode == "crash-after":
+            raise Crash
+        return answer
+
+
+def batch_replay(spool_dir: Path, topic: Topic, mode: str) -> None:
+    """`update-job replay`'s rounds of PublishBatch calls, until done, failed or killed."""
+    sender = cast(Sender, BatchSender(topic, mode))
+    outboxes = [Outbox.at(directory) for directory in job_directories(spool_dir)]
+    with contextlib.suppress(Crash):
+        while outboxes:
+            outboxes = Round(sender, math.inf, ReplayReport()).run(outboxes)
+
 
 MODES = st.sampled_from(["ok", "down", "crash-before", "crash-after"])
 OPERATIONS = st.lists(
@@ -331,6 +374,7 @@ OPERATIONS = st.lists(
         ),
         st.tuples(st.just("send"), st.sampled_from(JOBS), MODES),
         st.tuples(st.just("replay"), st.just(""), MODES),
+        st.tuples(st.just("batch-replay"), st.just(""), st.one_of(MODES, st.just("partial"))),
         st.tuples(st.just("partial"), st.sampled_from(JOBS), st.just("")),
     ),
     max_size=25,
@@ -362,6 +406,8 @@ def test_any_interleaving_delivers_each_jobs_updates_once_in_creation_order(
             elif operation == "replay":
                 for job_dir in job_directories(spool_dir):
                     drain(Outbox.at(job_dir), topic.publisher(mode))
+            elif operation == "batch-replay":
+                batch_replay(spool_dir, topic, mode)
             else:  # killed while writing an entry: its temporary file stays
                 job_dir = Outbox(spool_dir, job).directory
                 job_dir.mkdir(mode=0o700, exist_ok=True)
