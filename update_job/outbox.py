@@ -302,7 +302,9 @@ def set_aside(path: Path, reason: str) -> Path:
     private_directory(rejected)
     target = rejected / f"{path.parent.name}-{path.name}"
     os.replace(path, target)
-    write_file(rejected / f"{target.name}.reason", reason + "\n")
+    # Set aside even if its note cannot be written (a full disk): the report says why.
+    with suppress(OSError):
+        write_file(rejected / f"{target.name}.reason", reason + "\n")
     return target
 
 
