@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import pytest
 from click.testing import CliRunner, Result
@@ -27,6 +27,9 @@ from tests.container import harness
 from tests.faultproxy import FaultProxy
 from tests.slurm import SlurmCluster, ensure_slurm
 from update_job.cli import cli
+from update_job.envelope import parse_topic_arn
+from update_job.message import JobUpdate, make_update
+from update_job.outbox import Outbox, job_directories, open_spool
 
 # Every AWS client the tests make, here or in a subprocess, stays on this machine; one that
 # is not pointed at moto reaches a closed loopback port instead of AWS.
@@ -205,3 +208,31 @@ def wait_until(
     while not condition():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         time.sleep(poll)
+
+
+def spooled_files(spool_dir: Path) -> list[Path]:
+    """Every update waiting in the spool's outboxes: job by job, each job's oldest first."""
+    return [
+        Outbox.at(directory).entry_path(sequence)
+        for directory in job_directories(spool_dir)
+        for sequence in Outbox.at(directory).pending()
+    ]
+
+
+def seed(spool_dir: Path, topic_arn: str, endpoint: str | None, job: str, status: str) -> Path:
+    """An update queued in its job's outbox, as an undelivered one is left there."""
+    open_spool(spool_dir)
+    entry = Outbox(spool_dir, job).append(
+        make_update(job, status), parse_topic_arn(topic_arn), endpoint
+    )
+    assert entry is not None
+    return entry.path
+
+
+def spool_update(spool_dir: Path, topic_arn: str, endpoint: str | None, **fields: Any) -> Path:
+    """The update made of `fields` (wire names) queued in its job's outbox."""
+    open_spool(spool_dir)
+    update = JobUpdate.model_validate(fields)
+    entry = Outbox(spool_dir, update.id).append(update, parse_topic_arn(topic_arn), endpoint)
+    assert entry is not None
+    return entry.path

@@ -4,14 +4,13 @@ messages it receives, in the order it receives them.
 Unity's ingest Lambda indexes a `submitted` message (the document is replaced by it) and
 updates the document with any other (an Elasticsearch partial update: objects merge field
 by field, anything else is replaced), failing when the document does not exist. As
-docs/consumer.md asks of it, it applies a message only if its `updated` is not older than
-the document's: a later one and one with the same `updated` (a tie merges) are applied.
+docs/consumer.md asks of it, it compares no clocks: it drops a message whose `sequence` is
+lower than the document's (both carrying one), and a non-final status for a finished job.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
 from typing import Any
 
 
@@ -30,19 +29,22 @@ def merged(stored: dict[str, Any], partial: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def moment(timestamp: str) -> datetime:
-    return datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
+FINAL = frozenset({"succeeded", "failed"})
 
 
-def older(message: dict[str, Any], document: dict[str, Any]) -> bool:
-    """Whether `message` is older than the stored `document`: then it is not applied."""
-    if "updated" not in document or "updated" not in message:
-        return False
-    return moment(message["updated"]) < moment(document["updated"])
+def stale(message: dict[str, Any], document: dict[str, Any]) -> bool:
+    """Whether `message` is not to be applied to the stored `document`: an earlier update of
+    the job's outbox than the one the document has, or a non-final status for a finished
+    job (`submitted` aside: the processing server submitting the job again)."""
+    new, stored = message.get("sequence"), document.get("sequence")
+    if new is not None and stored is not None and new < stored:
+        return True
+    reopens = message["status"] not in FINAL and message["status"] != "submitted"
+    return reopens and document.get("status") in FINAL
 
 
 def apply(document: dict[str, Any] | None, message: dict[str, Any]) -> dict[str, Any]:
-    if document is not None and older(message, document):
+    if document is not None and stale(message, document):
         return document
     if message["status"] == "submitted":
         return dict(message)

@@ -18,8 +18,7 @@ from pathlib import Path
 import pytest
 
 from localaws import MotoServer, client
-from tests.conftest import LocalTopics, RunCommand, run_update_job, topic_args
-from update_job.spool import spooled_files
+from tests.conftest import LocalTopics, RunCommand, run_update_job, spooled_files, topic_args
 
 # moto lets the first N requests through unauthenticated: its own warm-up (2) and the setup
 # below (3). Every request after that needs an IAM identity allowed to make it.

@@ -12,10 +12,9 @@ from pathlib import Path
 import pytest
 
 from localaws import Subscription
-from tests.conftest import RunCommand, started_update_job, topic_args, wait_until
+from tests.conftest import RunCommand, spooled_files, started_update_job, topic_args, wait_until
 from tests.faultproxy import FaultMode, FaultProxy
 from update_job.aws import TOTAL_ATTEMPTS
-from update_job.spool import spooled_files
 
 
 def publish(

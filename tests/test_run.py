@@ -17,11 +17,11 @@ from tests.conftest import (
     UNREACHABLE_TOPIC,
     LocalTopics,
     RunCommand,
+    spooled_files,
     started_update_job,
     topic_args,
     wait_for,
 )
-from update_job.spool import spooled_files
 
 PYTHON = sys.executable
 

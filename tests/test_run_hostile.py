@@ -7,6 +7,7 @@ import http.server
 import json
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -17,16 +18,16 @@ import pytest
 
 from tests.conftest import (
     UNREACHABLE_TOPIC,
+    UPDATE_JOB,
     LocalTopics,
     RunCommand,
     run_update_job,
+    seed,
+    spooled_files,
     started_update_job,
     topic_args,
     wait_until,
 )
-from update_job.envelope import make_envelope, parse_topic_arn
-from update_job.message import make_update
-from update_job.spool import spooled_files, store
 from update_job.supervise import last_json_object
 
 PYTHON = sys.executable
@@ -212,9 +213,8 @@ def test_a_helper_that_ignores_sigterm_is_killed_after_the_command_exits(
 def test_replay_goes_on_past_a_reply_that_makes_no_sense(
     empty_replies: str, testbed: LocalTopics, update_job: RunCommand, tmp_path: Path
 ) -> None:
-    topic = parse_topic_arn(testbed.standard.topic_arn)
     for job, endpoint in (("job-a", empty_replies), ("job-b", testbed.endpoint_url)):
-        store(make_envelope(make_update(job, "running"), topic), tmp_path, "down", endpoint)
+        seed(tmp_path, testbed.standard.topic_arn, endpoint, job, "running")
     result = update_job("replay", str(tmp_path), "--timeout", "2")
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
@@ -236,7 +236,9 @@ def test_a_spool_lost_while_the_command_runs_does_not_cost_the_final_update(
         *run_args(testbed, "--spool", str(spool_dir)), "--", PYTHON, "-c", child
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    assert "final update sent without the spool: cannot write to spool directory" in result.stderr
+    assert (
+        f"final update sent without the spool: spool directory {spool_dir} refused: not a directory"
+    ) in result.stderr
     statuses = [delivery.message["status"] for delivery in testbed.standard.receive()]
     assert statuses == ["running", "succeeded"]
 
@@ -253,3 +255,24 @@ def test_a_command_whose_path_is_not_utf8_still_runs_and_is_reported(
     assert result.returncode == 0, result.stderr
     assert result.stdout == "ran\n"
     assert testbed.fifo.statuses() == ["running", "succeeded"]
+
+
+def test_a_spool_that_cannot_take_an_update_says_spooling_failed_and_why(
+    testbed: LocalTopics, tmp_path: Path
+) -> None:
+    # Files of at most 512 bytes (ulimit -f 1): the spool's marker fits, an update does not.
+    spool_dir = tmp_path / "spool"
+    args = [*run_args(testbed, "--spool", str(spool_dir)), "--", PYTHON, "-c", "pass"]
+    result = subprocess.run(
+        ["sh", "-c", 'ulimit -f 1 && exec "$@"', "sh", UPDATE_JOB, *args],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "no --spool" not in result.stderr
+    start, final = [line for line in result.stderr.splitlines() if "spooling failed" in line]
+    assert start.startswith("update-job: warning: not delivered: spooling failed: could not ")
+    assert "(File too large)" in start
+    assert final.startswith("update-job: warning: final update sent without the spool: ")
+    # The final update still went, without the spool.
+    assert [d.message["status"] for d in testbed.standard.receive()] == ["succeeded"]

@@ -10,9 +10,8 @@ from pathlib import Path
 import pytest
 
 from localaws import Subscription
-from tests.conftest import CLOSED_ENDPOINT, RunCommand, topic_args
+from tests.conftest import CLOSED_ENDPOINT, RunCommand, spooled_files, topic_args
 from tests.faultproxy import FaultMode, FaultProxy
-from update_job.spool import spooled_files
 
 USER, PASSWORD = "jobs-user", "s3cret-Pa55"
 

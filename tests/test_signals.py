@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 
 from localaws import Subscription
-from tests.conftest import RunCommand, started_update_job, topic_args, wait_until
+from tests.conftest import RunCommand, spooled_files, started_update_job, topic_args, wait_until
 from tests.faultproxy import FaultMode, FaultProxy
-from update_job.spool import spooled_files
+from update_job.outbox import Outbox
 
 SIGNALS = [signal.SIGTERM, signal.SIGINT, signal.SIGHUP]
 RUNS = 3
@@ -135,7 +135,11 @@ def test_a_second_signal_while_spooling_still_keeps_the_update(
     rng = random.Random("second signal")  # noqa: S311 - delays, not secrets
     spool = tmp_path / "spool"
     jobs = [f"job-twice-{run}" for run in range(6)]
-    for run, job_id in enumerate(jobs):
+
+    def outbox_of(job_id: str) -> Path:
+        return Outbox(spool, job_id).directory
+
+    for job_id in jobs:
         proxy.set_fault(FaultMode.DELAY, delay=HOLD)
         seen = proxy.requests_seen
         first, second = rng.sample(SIGNALS, 2)
@@ -148,7 +152,7 @@ def test_a_second_signal_while_spooling_still_keeps_the_update(
         # Both may be pending before Python runs a handler, which it does lowest number first.
         assert process.returncode in (128 + first, 128 + second), stderr
         name = signal.Signals(process.returncode - 128).name
-        [path] = spooled_files(spool)[run:]
+        [path] = [path for path in spooled_files(spool) if path.parent == outbox_of(job_id)]
         assert stderr.splitlines() == [
             f"update-job: error: {name} before SNS acknowledged the update; spooled to {path}"
         ]

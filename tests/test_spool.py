@@ -1,4 +1,5 @@
-"""Nothing lost: undelivered updates are spooled, and `update-job replay` delivers them later."""
+"""Nothing lost: every update goes through its job's outbox in the spool; one that is not
+delivered waits there (with every later one of its job), and `update-job replay` sends them."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -19,21 +21,25 @@ from tests.conftest import (
     UPDATE_JOB,
     LocalTopics,
     RunCommand,
+    run_update_job,
+    seed,
+    spool_update,
+    spooled_files,
     started_update_job,
     topic_args,
     wait_until,
 )
 from tests.faultproxy import FaultProxy
 from update_job.envelope import make_envelope, parse_topic_arn
-from update_job.message import JobUpdate, make_update
-from update_job.spool import replay_lock, spooled_files, store
+from update_job.message import make_update
+from update_job.outbox import Outbox, locked, open_spool
 
 
 def publish_down(update_job: RunCommand, topic: Subscription, spool_dir: Path, *args: str) -> str:
     """Publish while the endpoint is down; the stderr line."""
     result = update_job(
         *args, *topic_args(topic, CLOSED_ENDPOINT),
-        "--timeout", "1", "--spool", str(spool_dir),
+        "--timeout", "3", "--spool", str(spool_dir),
     )  # fmt: skip
     assert result.returncode == 1, result.stderr
     [line] = result.stderr.splitlines()
@@ -56,15 +62,19 @@ def test_undelivered_update_is_spooled_whole_and_replayed_in_order(
     ]
     files = spooled_files(spool_dir)
     assert len(files) == 3
+    assert lines[0].startswith(f"update-job: error: could not publish to SNS at {CLOSED_ENDPOINT}")
+    for line in lines[1:]:
+        # A newer update never overtakes an older one: it waits behind it, and says so.
+        assert line.startswith("update-job: error: an earlier update of job job-1 is not delivered")
     for line, path in zip(lines, files, strict=True):
-        assert line.startswith(f"update-job: error: could not publish to SNS at {CLOSED_ENDPOINT}")
-        assert line.endswith(f"; spooled to {path}")
+        assert line.endswith(f"spooled to {path}")
     records = [json.loads(path.read_text()) for path in files]
-    assert [json.loads(r["params"]["Message"])["status"] for r in records] == [
-        "running", "running", "succeeded",
-    ]  # fmt: skip
+    messages = [json.loads(r["params"]["Message"]) for r in records]
+    assert [m["status"] for m in messages] == ["running", "running", "succeeded"]
+    assert [m["sequence"] for m in messages] == [1, 2, 3]
+    assert [m["updated"] for m in messages] == sorted({m["updated"] for m in messages})
     assert all(r["params"]["MessageGroupId"] == "job-1" for r in records)
-    assert [p.name for p in spool_dir.iterdir() if p.name.endswith(".partial")] == []
+    assert [p.name for p in spool_dir.rglob("*.partial")] == []
     assert testbed.fifo.receive() == []
 
     result = replay(update_job, spool_dir, testbed.endpoint_url)
@@ -136,12 +146,6 @@ def test_spool_directory_from_the_environment(update_job: RunCommand, tmp_path: 
     assert len(spooled_files(tmp_path / "from-env")) == 1
 
 
-def seed(spool_dir: Path, topic_arn: str, endpoint: str, job: str, status: str) -> Path:
-    """An update in the spool, as a failed delivery to `endpoint` leaves it."""
-    params = make_envelope(make_update(job, status), parse_topic_arn(topic_arn))
-    return store(params, spool_dir, "endpoint down", endpoint)
-
-
 def test_a_failing_update_holds_back_its_job_but_not_others(
     testbed: LocalTopics, update_job: RunCommand, tmp_path: Path
 ) -> None:
@@ -150,7 +154,7 @@ def test_a_failing_update_holds_back_its_job_but_not_others(
     seed(tmp_path, topic, testbed.endpoint_url, "job-6", "failed")
     seed(tmp_path, topic, testbed.endpoint_url, "job-7", "running")
 
-    result = update_job("replay", str(tmp_path), "--timeout", "1")
+    result = update_job("replay", str(tmp_path), "--timeout", "3")
     assert result.returncode == 1
     assert f"could not publish to SNS at {CLOSED_ENDPOINT}" in result.stdout
     assert "held behind an earlier update of job job-6" in result.stdout
@@ -166,22 +170,22 @@ MALFORMED = {
     "not-json": b"{not json",
     "not-utf8": b"\xff\xfe{}",
     "a-list": b"[1, 2]",
-    "other-format": b'{"spool_format": 99, "params": {}}',
-    "no-params": b'{"spool_format": 1}',
-    "no-message": b'{"spool_format": 1, "params": {"TopicArn": "arn:aws:sns:us-east-1:1:t"}}',
-    "message-not-an-update": (
-        b'{"spool_format": 1, "params": {"TopicArn": "arn:aws:sns:us-east-1:1:t", '
-        b'"Message": "[1]"}}'
-    ),
-    "deep": b'{"spool_format": 1, "params": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+    "other-format": b'{"format": 99, "sequence": 1, "params": {}}',
+    "no-params": b'{"format": 1, "sequence": 1}',
+    "no-message": b'{"format": 1, "params": {"TopicArn": "arn:aws:sns:us-east-1:1:t"}}',
+    "deep": b'{"format": 1, "params": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
 }
 
 
 def test_malformed_entries_are_set_aside_and_the_rest_replays(
     testbed: LocalTopics, update_job: RunCommand, tmp_path: Path
 ) -> None:
-    for index, (name, content) in enumerate(MALFORMED.items()):
-        (tmp_path / f"{index:020d}-{name}.json").write_bytes(content)
+    open_spool(tmp_path)
+    outbox = Outbox(tmp_path, "job-8")
+    outbox.directory.mkdir(mode=0o700)
+    for sequence, content in enumerate(MALFORMED.values(), start=1):
+        outbox.entry_path(sequence).write_bytes(content)
+    # Appended after them, as the job's newest update.
     seed(tmp_path, testbed.standard.topic_arn, testbed.endpoint_url, "job-8", "running")
 
     result = update_job("replay", str(tmp_path), "--timeout", "5")
@@ -189,11 +193,12 @@ def test_malformed_entries_are_set_aside_and_the_rest_replays(
     assert "Traceback" not in result.stderr
     assert [d.message["id"] for d in testbed.standard.receive()] == ["job-8"]
     rejected = tmp_path / "rejected"
-    for index, name in enumerate(MALFORMED):
-        file = f"{index:020d}-{name}.json"
-        assert f"rejected {file}, moved to {rejected}: malformed" in result.stdout
-        assert (rejected / file).read_bytes() == MALFORMED[name]
-        assert (rejected / f"{file}.reason").read_text().startswith("malformed: ")
+    for sequence, content in enumerate(MALFORMED.values(), start=1):
+        name = f"{outbox.directory.name}-{sequence:010d}.json"
+        assert f"rejected {name}, moved to {rejected}: malformed" in result.stdout
+        assert (rejected / name).read_bytes() == content
+        assert (rejected / f"{name}.reason").read_text().startswith("malformed: ")
+        assert (rejected / f"{name}.reason").stat().st_mode & 0o777 == 0o600
     assert spooled_files(tmp_path) == []
     assert result.stderr.strip().endswith(f"0 left in {tmp_path}, {len(MALFORMED)} rejected")
     # Set aside, they no longer stand in the way.
@@ -201,51 +206,79 @@ def test_malformed_entries_are_set_aside_and_the_rest_replays(
     assert again.returncode == 0, again.stdout
 
 
+def edit_params(path: Path, **changes: object) -> None:
+    record = json.loads(path.read_text())
+    record["params"].update(changes)
+    for name, value in changes.items():
+        if value is None:
+            del record["params"][name]
+    path.write_text(json.dumps(record))
+
+
 def test_a_missing_parameter_is_set_aside_as_refused(
     testbed: LocalTopics, update_job: RunCommand, tmp_path: Path
 ) -> None:
-    params = make_envelope(
-        make_update("job-14", "running"), parse_topic_arn(testbed.fifo.topic_arn)
-    )
-    del params["MessageGroupId"]  # a FIFO topic refuses a message without one
-    store(params, tmp_path, "endpoint down", testbed.endpoint_url)
+    path = seed(tmp_path, testbed.fifo.topic_arn, testbed.endpoint_url, "job-14", "running")
+    edit_params(path, MessageGroupId=None)  # a FIFO topic refuses a message without one
     result = update_job("replay", str(tmp_path), "--timeout", "5")
     assert result.returncode == 1
-    assert "refused for good: SNS refused the update (MissingParameter)" in result.stdout
+    assert "refused for good: SNS refused the update (" in result.stdout
     assert spooled_files(tmp_path) == []
     assert testbed.fifo.receive() == []
 
 
-def test_a_permanent_refusal_is_set_aside_not_retried_forever(
+def test_parameters_botocore_refuses_are_set_aside_and_the_job_goes_on(
     testbed: LocalTopics, update_job: RunCommand, tmp_path: Path
 ) -> None:
-    gone = "arn:aws:sns:us-east-1:123456789012:gone"
-    seed(tmp_path, gone, testbed.endpoint_url, "job-9", "running")
-    seed(tmp_path, testbed.standard.topic_arn, testbed.endpoint_url, "job-10", "running")
+    topic = testbed.standard.topic_arn
+    path = seed(tmp_path, topic, testbed.endpoint_url, "job-15", "running")
+    edit_params(path, NoSuchParameter=1)  # refused before anything is sent
+    seed(tmp_path, topic, testbed.endpoint_url, "job-15", "succeeded")
     result = update_job("replay", str(tmp_path), "--timeout", "5")
-    assert result.returncode == 1
-    assert f"refused for good: topic {gone} does not exist" in result.stdout
-    assert [d.message["id"] for d in testbed.standard.receive()] == ["job-10"]
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    [rejected] = [line for line in result.stdout.splitlines() if line.startswith("rejected")]
+    assert "refused for good" in rejected and "NoSuchParameter" in rejected
+    assert result.stderr.strip() == f"update-job: replayed 1, 0 left in {tmp_path}, 1 rejected"
+    # The job's later update is not held back by it.
+    assert [d.message["status"] for d in testbed.standard.receive()] == ["succeeded"]
     assert spooled_files(tmp_path) == []
-    assert len(list((tmp_path / "rejected").glob("*.json"))) == 1
+
+
+def test_a_topic_not_found_keeps_the_spool_and_names_the_endpoint(
+    testbed: LocalTopics, update_job: RunCommand, tmp_path: Path
+) -> None:
+    # A mistyped --endpoint-url or region: every topic "not found". A typo costs nothing.
+    gone = "arn:aws:sns:us-east-1:123456789012:gone"
+    for job in ("job-9", "job-10"):
+        seed(tmp_path, gone, CLOSED_ENDPOINT, job, "running")
+    before = sorted(path.read_bytes() for path in spooled_files(tmp_path))
+    result = update_job("replay", str(tmp_path), "--endpoint-url", testbed.endpoint_url)
+    assert result.returncode == 1
+    left = [line for line in result.stdout.splitlines() if line.startswith("left")]
+    assert len(left) == 2
+    for line in left:
+        assert f"topic {gone} does not exist" in line
+        assert f"sent to {testbed.endpoint_url}" in line
+    assert sorted(path.read_bytes() for path in spooled_files(tmp_path)) == before
+    assert not (tmp_path / "rejected").exists()
 
 
 def test_concurrent_replays_send_each_update_once(
     moto_endpoint: str, strict_fifo: Subscription, tmp_path: Path
 ) -> None:
-    # No content-based deduplication here, so a file sent twice would arrive twice.
-    for index in range(6):  # seeded as failed deliveries leave them (test above)
-        update = JobUpdate.model_validate(
-            {"id": f"job-{index % 2}", "status": "running", "progress": index,
-             "updated": f"2026-01-01T00:00:{index:02d}.000Z"}
+    # No content-based deduplication here, so an update sent twice would arrive twice.
+    for index in range(6):
+        spool_update(
+            tmp_path, strict_fifo.topic_arn, CLOSED_ENDPOINT,
+            id=f"job-{index % 2}", status="running", progress=index,
+            updated=f"2026-01-01T00:00:{index:02d}.000Z",
         )  # fmt: skip
-        params = make_envelope(update, parse_topic_arn(strict_fifo.topic_arn))
-        store(params, tmp_path, "endpoint down", CLOSED_ENDPOINT)
     with contextlib.ExitStack() as running:
         replay = ("replay", str(tmp_path), "--endpoint-url", moto_endpoint)
         replays = [running.enter_context(started_update_job(*replay)) for _ in range(3)]
         outputs = [process.communicate(timeout=60) for process in replays]
-    assert [process.returncode for process in replays] == [0, 0, 0]
+    assert [process.returncode for process in replays] == [0, 0, 0], outputs
     sent = [
         line for stdout, _ in outputs for line in stdout.splitlines() if line.startswith("sent")
     ]
@@ -257,16 +290,17 @@ def test_concurrent_replays_send_each_update_once(
         assert progress == sorted(progress)
 
 
-def test_spool_never_leaves_a_partial_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    params = {"TopicArn": "arn:aws:sns:us-east-1:123456789012:jobs", "Message": "{}"}
-
+def test_a_full_disk_leaves_no_partial_entry_and_says_spooling_failed(
+    update_job: RunCommand, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     def disk_full(*_: object) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("update_job.spool.os.replace", disk_full)
+    monkeypatch.setattr("update_job.outbox.os.link", disk_full)
     with pytest.raises(OSError, match="No space left"):
-        store(params, tmp_path, "endpoint down", None)
-    assert list(tmp_path.iterdir()) == []
+        seed(tmp_path, UNREACHABLE_TOPIC, CLOSED_ENDPOINT, "job-f", "running")
+    assert spooled_files(tmp_path) == []
+    assert [path for path in tmp_path.rglob("*") if path.suffix == ".partial"] == []
 
 
 def test_replay_of_a_missing_directory_is_a_usage_error(update_job: RunCommand) -> None:
@@ -304,12 +338,128 @@ def test_spool_directories_and_files_are_private_whatever_the_umask(
         capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert result.returncode == 1, result.stderr
-    for directory in (tmp_path / "deep", spool_dir, spool_dir / "jobs"):
+    [entry] = spooled_files(spool_dir)
+    directories = [tmp_path / "deep", spool_dir, spool_dir / "outbox", entry.parent]
+    for directory in directories:
         assert directory.stat().st_mode & 0o777 == 0o700, directory
     files = [path for path in spool_dir.rglob("*") if path.is_file()]
-    assert len(files) >= 3  # the update, its job's record and the record's lock
+    assert len(files) >= 3  # the marker, the update, its job's lock
     for path in files:
-        assert path.stat().st_mode & 0o077 == 0, path
+        assert path.stat().st_mode & 0o777 == 0o600, path
+
+
+@pytest.mark.parametrize("mode", [0o777, 0o770, 0o757])
+def test_a_spool_others_can_write_is_refused(
+    testbed: LocalTopics, update_job: RunCommand, tmp_path: Path, mode: int
+) -> None:
+    # As ssh refuses a key file others can write: another user could plant an update that
+    # replay would publish with this user's credentials.
+    spool_dir = tmp_path / "shared"
+    spool_dir.mkdir()
+    spool_dir.chmod(mode)
+    refusal = f"spool directory {spool_dir} refused: writable by others (mode {mode:o})"
+    publish = update_job(
+        "--job-id", "job-o", "--status", "running", *topic_args(testbed.standard),
+        "--spool", str(spool_dir),
+    )  # fmt: skip
+    assert publish.returncode == 2
+    assert publish.stderr.splitlines() == [f"update-job: error: {refusal}"]
+    replayed = update_job("replay", str(spool_dir))
+    assert replayed.returncode == 2
+    assert len(replayed.stderr.splitlines()) == 1 and "Traceback" not in replayed.stderr
+    ran = tmp_path / "ran"
+    run = update_job(
+        "run", "--job-id", "job-o", *topic_args(testbed.standard), "--spool", str(spool_dir),
+        "--", sys.executable, "-c", f"open({str(ran)!r}, 'w').close()",
+    )  # fmt: skip
+    # The command still runs (without the spool); its success then exits 2, for the spool.
+    assert ran.exists()
+    assert run.returncode == 2, run.stderr
+    assert refusal in run.stderr
+    assert list(spool_dir.iterdir()) == []
+    statuses = [d.message["status"] for d in testbed.standard.receive()]
+    assert statuses == ["running", "succeeded"]
+
+
+def test_a_spool_owned_by_another_user_is_refused(update_job: RunCommand, tmp_path: Path) -> None:
+    spool_dir = tmp_path / "theirs"
+    spool_dir.mkdir(mode=0o700)
+    other = 65534 if os.geteuid() == 0 else None  # nobody
+    if other is None:
+        pytest.skip("only root can give a directory to another user")
+    os.chown(spool_dir, other, other)
+    result = update_job(
+        "--job-id", "job-u", "--status", "running",
+        *topic_args(UNREACHABLE_TOPIC, CLOSED_ENDPOINT), "--spool", str(spool_dir),
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        f"update-job: error: spool directory {spool_dir} refused: owned by another user "
+        f"(uid {other})"
+    ]
+
+
+@pytest.mark.parametrize("kind", ["fifo", "symlink-to-dev-zero", "directory", "dangling"])
+def test_a_hostile_lock_file_never_hangs_and_is_never_followed(
+    update_job: RunCommand, tmp_path: Path, kind: str
+) -> None:
+    open_spool(tmp_path)
+    outbox = Outbox(tmp_path, "job-k")
+    outbox.directory.mkdir(mode=0o700)
+    lock = outbox.directory / ".lock"
+    target = tmp_path / "target"
+    if kind == "fifo":
+        os.mkfifo(lock)
+    elif kind == "symlink-to-dev-zero":
+        lock.symlink_to("/dev/zero")
+    elif kind == "directory":
+        lock.mkdir()
+    else:
+        lock.symlink_to(target)
+    started = time.monotonic()
+    result = update_job(
+        "--job-id", "job-k", "--status", "running",
+        *topic_args(UNREACHABLE_TOPIC, CLOSED_ENDPOINT), "--timeout", "2",
+        "--spool", str(tmp_path), timeout=60,
+    )  # fmt: skip
+    assert time.monotonic() - started < 30
+    assert result.returncode == 1, result.stderr
+    [line] = result.stderr.splitlines()
+    assert "Traceback" not in line
+    assert f"spooled to {outbox.entry_path(1)}" in line
+    assert not target.exists()
+    replayed = update_job("replay", str(tmp_path), "--deadline", "2", timeout=60)
+    assert replayed.returncode == 1
+    assert "Traceback" not in replayed.stderr
+    assert len(spooled_files(tmp_path)) == 1
+    assert not target.exists()
+
+
+def test_a_stuck_lock_holder_never_holds_a_publish_past_its_timeout(
+    update_job: RunCommand, testbed: LocalTopics, tmp_path: Path
+) -> None:
+    open_spool(tmp_path)
+    outbox = Outbox(tmp_path, "job-b")
+    outbox.directory.mkdir(mode=0o700)
+    with locked(outbox.directory / ".lock", time.monotonic()):  # held here all along
+        started = time.monotonic()
+        result = update_job(
+            "--job-id", "job-b", "--status", "running", *topic_args(testbed.standard),
+            "--timeout", "1", "--spool", str(tmp_path),
+        )  # fmt: skip
+        took = time.monotonic() - started
+        replayed = update_job("replay", str(tmp_path), "--timeout", "30", "--deadline", "1")
+    assert result.returncode == 1
+    [line] = result.stderr.splitlines()
+    assert "another process still sends job job-b's updates after 1 s" in line
+    assert took < 15  # the process's own start-up aside, 1 s: loose, the machine may be loaded
+    assert replayed.returncode == 1
+    assert "another process still sends this job's updates" in replayed.stdout
+    assert testbed.standard.receive() == []
+    # Once the holder is gone, the update goes.
+    again = update_job("replay", str(tmp_path))
+    assert again.returncode == 0, again.stdout
+    assert [d.message["id"] for d in testbed.standard.receive()] == ["job-b"]
 
 
 def test_replay_deadline_bounds_a_long_outage(
@@ -317,48 +467,18 @@ def test_replay_deadline_bounds_a_long_outage(
 ) -> None:
     with FaultProxy(testbed.endpoint_url) as hanging:
         hanging.set_fault("hang")
-        for index in range(5):
+        for index in range(15):
             seed(tmp_path, testbed.standard.topic_arn, hanging.url, f"job-{index}", "running")
         started = time.monotonic()
         result = update_job("replay", str(tmp_path), "--timeout", "30", "--deadline", "1")
         took = time.monotonic() - started
     assert result.returncode == 1
-    # One update tried for what was left of the deadline, the others not at all (without
-    # the deadline: 5 x 30 s). The bound is loose: the machine may be loaded.
+    # One PublishBatch of ten jobs' updates tried for what was left of the deadline, the
+    # others not at all (without the deadline: 2 x 30 s). Loose: the machine may be loaded.
     assert took < 25
-    assert result.stdout.count("not tried: --deadline reached") >= 3
-    assert len(spooled_files(tmp_path)) == 5
-
-
-def test_replay_deadline_also_bounds_waiting_for_another_replay(
-    update_job: RunCommand, tmp_path: Path
-) -> None:
-    seed(tmp_path, "arn:aws:sns:us-east-1:123456789012:jobs", CLOSED_ENDPOINT, "job-13", "running")
-    with replay_lock(tmp_path):
-        result = update_job("replay", str(tmp_path), "--deadline", "1")
-    assert result.returncode == 1
-    assert result.stderr.splitlines() == [
-        f"update-job: error: another replay of {tmp_path} still runs after --deadline 1 s"
-    ]
-    assert len(spooled_files(tmp_path)) == 1
-
-
-def test_an_update_goes_even_when_its_jobs_record_cannot_be_kept(
-    testbed: LocalTopics, update_job: RunCommand, tmp_path: Path
-) -> None:
-    (tmp_path / "jobs").write_text("in the way")  # where the per-job records go
-    seed(tmp_path, testbed.standard.topic_arn, testbed.endpoint_url, "job-15", "running")
-    direct = update_job(
-        "--job-id", "job-15", "--status", "succeeded", *topic_args(testbed.standard),
-        "--spool", str(tmp_path),
-    )  # fmt: skip
-    assert direct.returncode == 0, direct.stderr
-    replayed = update_job("replay", str(tmp_path))
-    assert replayed.returncode == 0, replayed.stderr
-    assert "without its job's record" in replayed.stdout
-    # Delivered rather than lost, but without the record nothing keeps them in order: the
-    # stale `running` goes as it was (and the replay says so).
-    assert [d.message["status"] for d in testbed.standard.receive()] == ["succeeded", "running"]
+    assert result.stdout.count("not tried: --deadline reached") == 5
+    assert len(spooled_files(tmp_path)) == 15
+    assert result.stderr.strip() == f"update-job: replayed 0, 15 left in {tmp_path}"
 
 
 def test_a_signal_stops_a_replay_and_leaves_the_files_not_sent(
@@ -383,18 +503,15 @@ def test_a_signal_stops_a_replay_and_leaves_the_files_not_sent(
     assert len(testbed.standard.receive()) == 3
 
 
-def spool_with_one_update(testbed: LocalTopics, spool_dir: Path, job: str) -> Path:
-    """A spool directory as a failed delivery leaves it: its marker and one update."""
-    return seed(spool_dir, testbed.standard.topic_arn, CLOSED_ENDPOINT, job, "running")
-
-
 @pytest.mark.parametrize("kind", ["fifo", "huge", "link-to-dev-zero", "directory"])
 def test_replay_reads_only_small_regular_files_and_still_sends_the_update(
     testbed: LocalTopics, update_job: RunCommand, tmp_path: Path, kind: str
 ) -> None:
     spool_dir = tmp_path / "spool"
-    spool_with_one_update(testbed, spool_dir, "job-h")
-    hostile = spool_dir / f"{0:020d}-{kind}.json"
+    open_spool(spool_dir)
+    outbox = Outbox(spool_dir, "job-h")
+    outbox.directory.mkdir(mode=0o700)
+    hostile = outbox.entry_path(1)
     if kind == "fifo":
         os.mkfifo(hostile)  # an open() for reading would wait for a writer forever
     elif kind == "huge":
@@ -404,6 +521,7 @@ def test_replay_reads_only_small_regular_files_and_still_sends_the_update(
         hostile.symlink_to("/dev/zero")
     else:
         hostile.mkdir()
+    seed(spool_dir, testbed.standard.topic_arn, CLOSED_ENDPOINT, "job-h", "running")
     result = update_job(
         "replay", str(spool_dir), "--endpoint-url", testbed.endpoint_url, "--deadline", "20",
         timeout=60,
@@ -411,19 +529,20 @@ def test_replay_reads_only_small_regular_files_and_still_sends_the_update(
     assert result.returncode == 1, result.stderr  # 1: an entry was rejected
     assert "Traceback" not in result.stderr
     rejected = spool_dir / "rejected"
-    assert f"rejected {hostile.name}, moved to {rejected}: malformed: " in result.stdout
-    assert (rejected / f"{hostile.name}.reason").exists()
+    name = f"{outbox.directory.name}-{hostile.name}"
+    assert f"rejected {name}, moved to {rejected}: malformed: " in result.stdout
+    assert (rejected / f"{name}.reason").exists()
     assert not hostile.exists() and not hostile.is_symlink()
     # The real update was still tried, and sent.
     assert [d.message["id"] for d in testbed.standard.receive()] == ["job-h"]
     assert spooled_files(spool_dir) == []
 
 
-def test_replay_touches_no_file_that_store_did_not_name(
+def test_replay_touches_no_file_that_update_job_did_not_write(
     testbed: LocalTopics, update_job: RunCommand, tmp_path: Path
 ) -> None:
     spool_dir = tmp_path / "spool"
-    spool_with_one_update(testbed, spool_dir, "job-n")
+    seed(spool_dir, testbed.standard.topic_arn, CLOSED_ENDPOINT, "job-n", "running")
     users_file = spool_dir / "cwl.output.json"
     users_file.write_text("{}")
     result = update_job("replay", str(spool_dir), "--endpoint-url", testbed.endpoint_url)
@@ -437,13 +556,13 @@ def test_replay_of_a_directory_that_is_not_a_spool_moves_nothing(
     update_job: RunCommand, tmp_path: Path
 ) -> None:
     (tmp_path / "cwl.output.json").write_text("{}")
-    (tmp_path / "jobs").mkdir()  # a user's own directory of that name is no sign of a spool
+    (tmp_path / "outbox").mkdir()  # a user's own directory of that name is no sign of a spool
     for where in (str(tmp_path), "."):
         result = update_job("replay", where, cwd=tmp_path)
         assert result.returncode == 2
         [line] = result.stderr.splitlines()
         assert line.startswith(f"update-job: error: {where} is not a spool directory")
-    assert sorted(path.name for path in tmp_path.iterdir()) == ["cwl.output.json", "jobs"]
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["cwl.output.json", "outbox"]
 
 
 def test_replay_of_an_empty_directory_has_nothing_to_replay(
@@ -478,15 +597,18 @@ def test_an_empty_spool_path_is_a_usage_error(update_job: RunCommand, tmp_path: 
     assert list(tmp_path.iterdir()) == []  # nothing spooled into the current directory
 
 
-def test_replay_of_a_spool_it_cannot_lock_is_one_line_exit_2(
+def test_replay_of_a_spool_it_cannot_use_is_one_line_exit_2(
     testbed: LocalTopics, update_job: RunCommand, tmp_path: Path
 ) -> None:
-    spool_with_one_update(testbed, tmp_path, "job-l")
-    (tmp_path / ".replay.lock").mkdir()  # as unusable as a read-only directory, even as root
+    seed(tmp_path, testbed.standard.topic_arn, CLOSED_ENDPOINT, "job-l", "running")
+    [entry] = spooled_files(tmp_path)
+    job_dir = entry.parent
+    job_dir.rename(tmp_path / "aside")
+    job_dir.symlink_to(tmp_path / "aside")  # never followed
     result = update_job("replay", str(tmp_path), "--endpoint-url", testbed.endpoint_url)
     assert result.returncode == 2
     assert result.stderr.splitlines() == [
-        f"update-job: error: cannot use spool directory {tmp_path}: Is a directory"
+        f"update-job: error: spool directory {job_dir} refused: a symbolic link"
     ]
     for proc in ("/proc", "/"):
         result = update_job("replay", proc)
@@ -495,49 +617,96 @@ def test_replay_of_a_spool_it_cannot_lock_is_one_line_exit_2(
     assert testbed.standard.receive() == []
 
 
-def test_a_time_without_a_zone_is_malformed_and_never_poisons_the_job(
-    testbed: LocalTopics, update_job: RunCommand, tmp_path: Path
+def test_replay_in_batches_delivers_every_update_once_in_each_jobs_order(
+    moto_endpoint: str, strict_fifo: Subscription, update_job: RunCommand, tmp_path: Path
 ) -> None:
-    topic = testbed.standard
-    path = seed(tmp_path, topic.topic_arn, testbed.endpoint_url, "job-z", "running")
-    record = json.loads(path.read_text())
-    message = json.loads(record["params"]["Message"])
-    message["updated"] = message["updated"].removesuffix("Z")  # no zone
-    record["params"]["Message"] = json.dumps(message)
-    path.write_text(json.dumps(record))
-    result = update_job("replay", str(tmp_path), "--timeout", "5")
-    assert result.returncode == 1
-    assert f"rejected {path.name}, moved to {tmp_path / 'rejected'}: malformed: " in result.stdout
-    assert "has no zone" in result.stdout
-    assert topic.receive() == []
-    # The job's later updates go as ever.
-    later = update_job(
-        "--job-id", "job-z", "--exit-code", "0", *topic_args(topic), "--spool", str(tmp_path)
-    )
-    assert later.returncode == 0, later.stderr
-    assert [d.message["status"] for d in topic.receive()] == ["succeeded"]
+    # 36 updates of 12 jobs: PublishBatch calls of ten jobs' oldest updates, three rounds.
+    # No content-based deduplication: an update sent twice would arrive twice.
+    jobs = [f"batch-{index}" for index in range(12)]
+    for _ in range(3):
+        for job in jobs:
+            seed(tmp_path, strict_fifo.topic_arn, CLOSED_ENDPOINT, job, "running")
+    result = update_job("replay", str(tmp_path), "--endpoint-url", moto_endpoint)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stderr.strip() == f"update-job: replayed 36, 0 left in {tmp_path}"
+    messages = [delivery.message for delivery in strict_fifo.receive()]
+    assert len(messages) == 36
+    for job in jobs:
+        assert [m["sequence"] for m in messages if m["id"] == job] == [1, 2, 3]
+    assert spooled_files(tmp_path) == []
 
 
-def test_a_jobs_record_with_a_time_without_a_zone_is_ignored_with_a_warning(
+@pytest.mark.parametrize("variable", ["AWS_ENDPOINT_URL_SNS", "AWS_ENDPOINT_URL"])
+def test_the_endpoint_from_the_environment_is_recorded_without_its_password(
+    update_job: RunCommand, tmp_path: Path, variable: str
+) -> None:
+    env = {**os.environ, variable: "http://jobs-user:pa55%20word@127.0.0.1:9"}
+    result = update_job(
+        "--job-id", "job-env", "--status", "running", "--topic-arn", UNREACHABLE_TOPIC,
+        "--timeout", "3", "--spool", str(tmp_path), env=env,
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    [path] = spooled_files(tmp_path)
+    text = path.read_text()
+    assert json.loads(text)["endpoint_url"] == "http://***@127.0.0.1:9"
+    assert "pa55" not in text and "jobs-user" not in text
+    # Never sent elsewhere (AWS) for want of its password: replay asks for the endpoint.
+    replayed = update_job("replay", str(tmp_path))
+    assert replayed.returncode == 1
+    assert "whose password is never stored: give --endpoint-url again" in replayed.stdout
+    assert spooled_files(tmp_path) == [path]
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
+def test_a_signal_ends_a_wait_for_a_jobs_lock_and_the_update_stays(
+    testbed: LocalTopics, tmp_path: Path, signum: int
+) -> None:
+    open_spool(tmp_path)
+    outbox = Outbox(tmp_path, "job-w")
+    outbox.directory.mkdir(mode=0o700)
+    args = ["--job-id", "job-w", "--status", "running", *topic_args(testbed.standard)]
+    with (
+        locked(outbox.directory / ".lock", time.monotonic()),  # a stuck sender
+        started_update_job(*args, "--timeout", "60", "--spool", str(tmp_path)) as process,
+    ):
+        wait_until(lambda: bool(spooled_files(tmp_path)), "the queued update")
+        time.sleep(0.5)  # waiting for the lock by now
+        started = time.monotonic()
+        process.send_signal(signum)
+        _, stderr = process.communicate(timeout=30)
+        took = time.monotonic() - started
+    assert process.returncode == 128 + signum, stderr
+    assert took < 10  # at once, not after --timeout 60
+    [path] = spooled_files(tmp_path)
+    name = signal.Signals(signum).name
+    assert stderr.splitlines() == [
+        f"update-job: error: {name} before the update was sent; spooled to {path}"
+    ]
+    replayed = run_update_job("replay", str(tmp_path))
+    assert replayed.returncode == 0, replayed.stdout
+    assert [d.message["id"] for d in testbed.standard.receive()] == ["job-w"]
+
+
+def test_updates_an_older_update_job_spooled_are_moved_into_outboxes_and_sent(
     testbed: LocalTopics, update_job: RunCommand, tmp_path: Path
 ) -> None:
-    topic = testbed.standard
-    first = update_job("--job-id", "job-r", "--status", "running", *topic_args(topic),
-                       "--spool", str(tmp_path))  # fmt: skip
-    assert first.returncode == 0, first.stderr
-    [record_path] = (tmp_path / "jobs").glob("*.json")
-    record = json.loads(record_path.read_text())
-    for entry in record["fields"].values():
-        entry["updated"] = entry["updated"].removesuffix("Z")
-    record_path.write_text(json.dumps(record))
-    later = update_job("--job-id", "job-r", "--exit-code", "0", *topic_args(topic),
-                       "--spool", str(tmp_path))  # fmt: skip
-    assert later.returncode == 0, later.stderr
-    assert "Traceback" not in later.stderr and "TypeError" not in later.stderr
-    warning, published = later.stderr.splitlines()
-    assert warning.startswith(
-        f"update-job: warning: job job-r: its record {record_path} is damaged"
-    )
-    assert "has no zone" in warning and warning.endswith(", ignored")
-    assert published.startswith("update-job: published succeeded for job job-r")
-    assert [d.message["status"] for d in topic.receive()] == ["running", "succeeded"]
+    # One file per update, as update-job spooled before outboxes (and without a marker).
+    topic = parse_topic_arn(testbed.fifo.topic_arn)
+    for second, status in enumerate(["running", "succeeded"]):
+        update = make_update("job-old", status)
+        record = {
+            "spool_format": 1, "spooled_at": "2026-01-01T00:00:00.000Z", "reason": "down",
+            "endpoint_url": CLOSED_ENDPOINT, "params": make_envelope(update, topic),
+        }  # fmt: skip
+        (tmp_path / f"{second:020d}-old{second}.json").write_text(json.dumps(record))
+        (tmp_path / f"{second:020d}-old{second}.json").chmod(0o600)
+    (tmp_path / f"{9:020d}-other.json").write_text('{"spool_format": 7}')
+    tmp_path.chmod(0o700)
+    result = update_job("replay", str(tmp_path), "--endpoint-url", testbed.endpoint_url)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"left {9:020d}-other.json: not an update an older update-job spooled" in result.stdout
+    assert result.stderr.strip() == f"update-job: replayed 2, 1 left in {tmp_path}"
+    messages = [delivery.message for delivery in testbed.fifo.receive()]
+    assert [m["status"] for m in messages] == ["running", "succeeded"]  # whole, in order
+    assert "sequence" not in messages[0]
+    assert sorted(path.name for path in tmp_path.glob("*.json")) == [f"{9:020d}-other.json"]

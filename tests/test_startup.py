@@ -84,15 +84,3 @@ def test_plugin_detection(tmp_path: Path) -> None:
     archive = tmp_path / "packages.zip"
     archive.write_bytes(b"PK\x05\x06" + bytes(18))  # an empty zip: not read, so "maybe"
     assert pydantic_plugin_may_be_installed([str(archive)])
-
-
-def test_the_heap_is_frozen_before_the_final_collections() -> None:
-    # atexit runs handlers last-registered first: this one runs after update-job's.
-    probe = (
-        "import atexit, gc\n"
-        "atexit.register(lambda: print('frozen:', gc.get_freeze_count() > 0))\n"
-        "import update_job.cli\n"
-    )
-    result = run_python("-c", probe)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "frozen: True"

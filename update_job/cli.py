@@ -17,7 +17,7 @@ from click_default_group import DefaultGroup
 from update_job import __version__
 from update_job.aws import AUTH_METHODS, use_unity_keys
 from update_job.endpoint import check_endpoint_url, check_endpoint_variables
-from update_job.errors import InvalidUpdate, NoStatus, NoTopic, ReplayBusy, UpdateJobError
+from update_job.errors import InvalidUpdate, NoStatus, NoTopic, UpdateJobError
 from update_job.message import (
     STATUS_WORDS,
     Status,
@@ -26,7 +26,7 @@ from update_job.message import (
     make_update,
     parse_extra_statuses,
 )
-from update_job.sender import SUPERSEDED, Receipt, Sender
+from update_job.sender import Receipt, Sender
 from update_job.sns import DEFAULT_TIMEOUT
 from update_job.values import job_inputs, job_outputs, load_text
 
@@ -41,8 +41,6 @@ def in_cli_words(error: UpdateJobError) -> str:
         return f"{error}: give --status or --exit-code"
     if isinstance(error, NoTopic):
         return f"{error}: give --topic-arn or set UPDATE_JOB_TOPIC_ARN"
-    if isinstance(error, ReplayBusy):
-        return f"another replay of {error.spool_dir} still runs after --deadline {error.waited:g} s"
     if isinstance(error, UnknownStatus):
         return (
             f"{error} (a deployment adds its own with --extra-statuses or "
@@ -199,8 +197,9 @@ def sender_options(command: Command) -> Command:
             type=SpoolDir(),
             envvar=SPOOL_DIR_VARIABLE,
             show_envvar=True,
-            help="Keep an update that cannot be delivered in this directory, for "
-            "`update-job replay`.",
+            help="Send every update through its job's outbox in this directory (private "
+            "to you): a job's updates leave in the order they were made, and one that "
+            "cannot be delivered waits there for `update-job replay`.",
         ),
         click.option(
             "--best-effort",
@@ -296,14 +295,14 @@ def report_sent(receipt: Receipt) -> None:
     if receipt.message_id is not None:
         update = receipt.update
         click.echo(
-            f"update-job: published {receipt.status_sent()} for job {update.id} "
+            f"update-job: published {update.status} for job {update.id} "
             f"(message id {receipt.message_id})",
             err=True,
         )
-    elif receipt.superseded:
-        warn(f"not delivered: {SUPERSEDED}")
+    elif receipt.skipped is not None:
+        warn(f"not published: {receipt.skipped}")
     elif receipt.problem is not None:
-        lost = "" if receipt.spooled else "; no --spool: this update is lost"
+        lost = "" if receipt.spool_dir else "; no --spool: this update is lost"
         warn(f"not delivered: {receipt.problem}{lost}")
 
 
@@ -477,23 +476,23 @@ def publish_command(  # noqa: PLR0913, PLR0917 - click hands each option over as
     "--deadline",
     type=Seconds(),
     metavar="SECONDS",
-    help="Start no update after this many seconds in all (waiting for another replay "
+    help="Start no update after this many seconds in all (waiting for a job's lock "
     "included); those not tried stay for the next replay. Default: no limit.",
 )
 def replay_command(
     spool_dir: Path, endpoint_url: str | None, timeout: float, deadline: float | None
 ) -> None:
-    """Republish the updates spooled in SPOOL_DIR, oldest first.
+    """Send every job's outbox in SPOOL_DIR, each job's updates oldest first.
 
-    Deletes each file once SNS acknowledged it; prints a line per update. An update older
-    than one already sent through SPOOL_DIR goes without the fields the newer one set, so
-    it never sets the job back. A file that is not a spooled update, or that SNS refuses
-    for good (topic gone, invalid parameter), is moved to SPOOL_DIR/rejected with a
-    .reason file; files not named as update-job spools them are left alone. Safe to run
-    again or alongside another replay. Exits 1 if any update is left or rejected, 2 if
-    SPOOL_DIR is no spool directory (nor empty) or unusable, or the endpoint variable
+    Deletes each update once SNS acknowledged it; prints a line per update. An update that
+    is not delivered holds back the later ones of its job (never another job's). A file
+    that is not an update, or whose parameters SNS or botocore refuse for good, is moved to
+    SPOOL_DIR/rejected with a .reason file; a topic not found (a wrong endpoint or region)
+    keeps every update. Safe to run again, alongside another replay or while jobs send.
+    Exits 1 if any update is left or rejected, 2 if SPOOL_DIR is no spool directory (nor
+    empty), not private to its user or unusable, or the endpoint variable
     (AWS_ENDPOINT_URL_SNS, AWS_ENDPOINT_URL) is malformed; a signal stops it with the
-    files not yet sent left in place.
+    updates not yet sent left in place.
     """
     from update_job.replay import replay
 

@@ -107,7 +107,7 @@ def make_envelope(update: JobUpdate, topic: Topic | None) -> dict[str, Any]:
         # pydantic's serializer refuses text that is not Unicode (lone surrogates, as bytes
         # that are not UTF-8 arrive from the command line) and values nested too deep.
         problem = str(error).rsplit(": ", 1)[-1] if ": " in str(error) else str(error)
-        raise InvalidUpdate(f"invalid update: cannot be written as JSON ({problem})") from None
+        raise InvalidUpdate(f"invalid update: cannot be written as JSON ({problem})") from error
     params: dict[str, Any] = {} if topic is None else {"TopicArn": topic.arn}
     params["Message"] = body
     params["MessageAttributes"] = {

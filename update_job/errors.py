@@ -42,24 +42,22 @@ class InputInterrupted(UpdateJobError):
 
 class DeliveryFailed(UpdateJobError):
     """SNS could not be reached, or refused the update; `spooled` names the file that
-    keeps it for `update-job replay`, if one does."""
+    keeps it in its job's outbox for `update-job replay`, if one does; `permanent` says
+    that sending the same request again can never succeed (its parameters are invalid)."""
 
-    def __init__(self, message: str, spooled: Path | None = None) -> None:
+    def __init__(self, message: str, spooled: Path | None = None, permanent: bool = False) -> None:
         super().__init__(message)
         self.spooled = spooled
+        self.permanent = permanent
 
     def restated(self, message: str, spooled: Path | None = None) -> DeliveryFailed:
         """The same failure (a signal stays a signal) told as `message`."""
-        return DeliveryFailed(message, spooled or self.spooled)
+        return DeliveryFailed(message, spooled or self.spooled, self.permanent)
 
 
-class ReplayBusy(DeliveryFailed):
-    """Another replay of the spool still held it after waiting `waited` seconds."""
-
-    def __init__(self, spool_dir: Path, waited: float) -> None:
-        super().__init__(f"another replay of {spool_dir} still runs after {waited:g} s")
-        self.spool_dir = spool_dir
-        self.waited = waited
+class SpoolFailed(DeliveryFailed):
+    """The update could not be written to its job's outbox (a full disk, a file too large):
+    nothing was sent, nothing kept."""
 
 
 class DeliveryInterrupted(DeliveryFailed):

@@ -2,9 +2,9 @@
 
 A batch system or Kubernetes may signal a step at any moment: while Python imports, while
 the update is built, sent or spooled, or after it was delivered. A signal is never lost and
-never a traceback: it is recorded, and acted on where that is safe. Only the wait for SNS's
-answer is cut short by it (see `interruptible`); anywhere else the update is finished (built,
-spooled) and the process then exits 128 + the signal's number.
+never a traceback: the handler only records it, and every wait (for SNS's answer, for a
+job's outbox lock) looks for it between short sleeps and ends (see `check`); anywhere else
+the update is finished (built, queued) and the process then exits 128 + the signal's number.
 
 Imported before anything else (see `update_job.launch`), so it imports only the standard
 library.
@@ -22,7 +22,7 @@ TERMINATING_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 
 class Interrupted(BaseException):
-    """Raised in the main thread when a terminating signal cuts a wait short."""
+    """Raised by a wait (never by the handler) when a terminating signal cuts it short."""
 
     def __init__(self, signum: int) -> None:
         super().__init__(signal_name(signum))
@@ -30,7 +30,6 @@ class Interrupted(BaseException):
 
 
 _pending: int | None = None  # the first signal received and not yet acted on
-_interruptible = False
 
 
 def signal_name(signum: int) -> str:
@@ -41,14 +40,12 @@ def signal_name(signum: int) -> str:
 
 
 def record(signum: int, _: FrameType | None = None) -> None:
-    """The handler: note the first signal; raise it only inside `interruptible`, where the
-    main thread is only waiting."""
-    global _pending, _interruptible  # noqa: PLW0603 - signal handlers have nothing else
+    """The handler: note the first signal, and nothing else. It raises nothing: an exception
+    raised from a handler can land inside a `threading` wait of the main thread and leave
+    its lock broken. Every wait looks at `pending()` instead (see `check`)."""
+    global _pending  # noqa: PLW0603 - signal handlers have nothing else
     if _pending is None:
         _pending = signum
-    if _interruptible:
-        _interruptible = False  # once: whatever follows (spooling) must run to its end
-        raise Interrupted(signum)
 
 
 def install() -> None:
@@ -60,6 +57,13 @@ def install() -> None:
 def pending() -> int | None:
     """The signal received and not acted on yet, if any."""
     return _pending
+
+
+def check() -> None:
+    """Interrupted if a signal is pending: called by every wait, between short sleeps. The
+    caller takes the pending signal when it acts on it."""
+    if _pending is not None:
+        raise Interrupted(_pending)
 
 
 def take() -> int | None:
@@ -86,18 +90,3 @@ def recorded() -> Iterator[None]:
             left = take()
             if left is not None:
                 signal.raise_signal(left)
-
-
-@contextmanager
-def interruptible() -> Iterator[None]:
-    """While the main thread only waits: a signal (or one already pending) raises
-    Interrupted here. The caller takes the pending signal when it acts on it."""
-    global _interruptible  # noqa: PLW0603
-    _interruptible = True
-    try:
-        if _pending is not None:
-            _interruptible = False
-            raise Interrupted(_pending)
-        yield
-    finally:
-        _interruptible = False

@@ -17,6 +17,10 @@ def main() -> NoReturn:
 
     interrupts.install()
     sys.stdout, sys.stderr = tolerant(sys.stdout), tolerant(sys.stderr)
+    from update_job.startup import skip_plugin_discovery_if_none_installed
+
+    # Before pydantic builds its first model (importing cli does): see startup.
+    skip_plugin_discovery_if_none_installed()
     from update_job.cli import main as cli_main
 
     try:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 import math
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from pydantic import (
@@ -217,6 +217,12 @@ class JobUpdate(BaseModel):
     exit_code: int | None = Field(
         None, alias="exit-code", description="The workflow's exit code, on a final update."
     )
+    sequence: Annotated[int, Field(ge=1)] | None = Field(
+        None,
+        description="This update's place among the job's updates sent through one spool "
+        "directory's outbox: 1, 2, 3... in the order they were made. A consumer orders a "
+        "job's updates by it, never by clocks.",
+    )
 
     @field_validator("id")
     @classmethod
@@ -269,7 +275,7 @@ def make_update(
     names' snake case."""
     if status is None and exit_code is None:
         raise NoStatus
-    updated = datetime.now(UTC)
+    updated = next_stamp()
     document: dict[str, Any] = {name: value for name, value in fields.items() if value is not None}
     start_time = document.get("start_time")
     if is_now(start_time):
@@ -282,17 +288,38 @@ def make_update(
         # The model parses the status (its validator): once.
         update = JobUpdate.model_validate(document, context={EXTRA_STATUSES: extra_statuses})
     except ValidationError as error:
-        raise invalid_update(error) from None
+        raise invalid_update(error) from error
     if update.status not in FINAL_STATUSES:
         return update
-    finished: dict[str, Any] = {}
+    return finished(update, exit_code)
+
+
+def finished(update: JobUpdate, exit_code: int | None) -> JobUpdate:
+    """A final update with what a finished job's document must show (see make_update)."""
+    changes: dict[str, Any] = {}
     if update.stop_time is None:
-        finished["stop_time"] = updated
+        changes["stop_time"] = update.updated
     if update.message is None:
-        finished["message"] = final_message(update.status, exit_code)
+        changes["message"] = final_message(update.status, exit_code)
     if update.status == Status.SUCCEEDED and update.progress is None:
-        finished["progress"] = 100
-    return update.model_copy(update=finished)
+        changes["progress"] = 100
+    return update.model_copy(update=changes)
+
+
+# The last `updated` this process stamped: see next_stamp.
+_last_stamp: list[datetime] = []
+
+
+def next_stamp() -> datetime:
+    """Now, to the millisecond, or 1 ms after the last stamp this process made if the clock
+    did not move on or stepped back (an NTP step, a VM resumed): within one process (one
+    `run`), `updated` only grows."""
+    now = datetime.now(UTC)
+    now = now.replace(microsecond=now.microsecond // 1000 * 1000)
+    if _last_stamp and now <= _last_stamp[0]:
+        now = _last_stamp[0] + timedelta(milliseconds=1)
+    _last_stamp[:] = [now]
+    return now
 
 
 def invalid_update(error: ValidationError) -> InvalidUpdate:

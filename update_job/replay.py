@@ -1,53 +1,49 @@
-"""`update-job replay`: the spooled updates sent again, oldest first, each through the same
-policy as a direct send (its job's record, corrections), each file removed once sent."""
+"""`update-job replay`: every job's outbox in a spool directory sent, oldest first, each entry
+deleted once SNS acknowledged it (see outbox), through one botocore client per endpoint."""
 
 from __future__ import annotations
 
-import json
-import re
+import math
+import os
+import tempfile
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from update_job.envelope import parse_topic_arn
-from update_job.errors import DeliveryFailed, DeliveryInterrupted, InvalidUpdate, ReplayBusy
-from update_job.sender import Sent, send_in_order
-from update_job.sns import DEFAULT_TIMEOUT, Channel
-from update_job.spool import (
+from update_job import interrupts
+from update_job.endpoint import redact_url
+from update_job.envelope import MAX_MESSAGE_BYTES, message_size
+from update_job.errors import DeliveryFailed, InvalidUpdate
+from update_job.interrupts import signal_name
+from update_job.outbox import (
     MARKER_NAME,
+    MIN_PUBLISH,
+    Drained,
+    Entry,
     LockBusy,
-    check_spool_path,
+    NotAnEntry,
+    Outbox,
+    adopt_legacy,
+    check_private,
     is_spool,
-    job_of,
-    mark,
-    read_spooled,
-    remove,
-    replay_lock,
+    job_directories,
     set_aside,
-    spooled_files,
-    sync_directory,
 )
+from update_job.sender import Sender
+from update_job.sns import DEFAULT_TIMEOUT, PERMANENT_CODES, Clients
 
-# SNS error codes that no retry can change: the topic is gone or the request is invalid.
-PERMANENT_CODES = frozenset(
-    {"NotFound", "InvalidParameter", "InvalidParameterValue", "MissingParameter"}
-)
-# The same, as the transport words them (its DeliveryFailed carries no code).
-PERMANENT_WORDING = re.compile(
-    r"^topic arn:\S+ does not exist|^SNS refused the update \((?:"
-    + "|".join(sorted(PERMANENT_CODES))
-    + r")\)"
-)
+# SNS takes at most 10 entries in a PublishBatch call.
+BATCH_SIZE = 10
 
 
 @dataclass
 class ReplayReport:
-    sent: list[tuple[Path, str]] = field(default_factory=list)  # file, what became of it
-    left: list[tuple[Path, str]] = field(default_factory=list)  # file, why it is still there
+    sent: list[tuple[Path, str]] = field(default_factory=list)  # entry, what became of it
+    left: list[tuple[Path, str]] = field(default_factory=list)  # entry, why it is still there
     rejected: list[tuple[Path, str]] = field(default_factory=list)  # file in rejected/, why
     not_tried: list[Path] = field(default_factory=list)  # left: the deadline had passed
-    # The signal that stopped the replay (the files not tried stay).
+    # The signal that stopped the replay (the entries not sent stay).
     interrupted: int | None = None
 
 
@@ -57,140 +53,225 @@ def replay(
     timeout: float = DEFAULT_TIMEOUT,
     deadline: float | None = None,
 ) -> ReplayReport:
-    """Republish spooled updates oldest first, deleting each file only once SNS acknowledged
-    it (or once newer updates made it pointless). An update that still fails holds back the
-    later ones of the same job; one that can never be sent, or is not a spooled update at
-    all, is set aside in rejected/. Stops starting updates after `deadline` seconds."""
-    check_spool_path(spool_dir)
+    """Send every job's outbox in `spool_dir`, oldest first; an update that is not
+    delivered holds back the later ones of its job only. Starts no update after
+    `deadline` seconds, and waits for no job's lock longer than `timeout`."""
+    check_spool(spool_dir)
+    report = ReplayReport()
+    sender = Sender(None, endpoint_url, timeout, spool_dir, clients=Clients())
+    end = math.inf if deadline is None else time.monotonic() + deadline
+    try:
+        adopt_old_files(spool_dir, min(end, time.monotonic() + timeout), report)
+        outboxes = [Outbox.at(directory) for directory in job_directories(spool_dir)]
+        while outboxes and report.interrupted is None:
+            outboxes = Round(sender, end, report).run(outboxes)
+    except interrupts.Interrupted as interrupted:
+        report.interrupted = interrupts.take() or interrupted.signum
+    if report.interrupted is not None:
+        # Every update not yet accounted for stays: the report counts it as left.
+        told = {path for path, _ in report.left} | set(report.not_tried)
+        for directory in job_directories(spool_dir):
+            for path in pending_paths(Outbox.at(directory)):
+                if path not in told:
+                    report.left.append((path, f"{signal_name(report.interrupted)}: not sent"))
+    return report
+
+
+def adopt_old_files(spool_dir: Path, deadline: float, report: ReplayReport) -> None:
+    """Updates an older update-job spooled, one file each, moved into their outboxes."""
+    try:
+        report.left.extend(adopt_legacy(spool_dir, deadline))
+    except LockBusy:
+        report.left.append((spool_dir, "another replay still moves its old files"))
+
+
+@dataclass
+class Round:
+    """The oldest update of every job, sent ten jobs to a PublishBatch call: one update
+    per job per call, so each job's order holds whatever SNS does with the others. A job
+    with anything out of the ordinary (a busy lock, an entry that is not one, a batch
+    botocore refuses) is sent on its own instead (replay_job), to its end."""
+
+    sender: Sender
+    end: float
+    report: ReplayReport
+    more: list[Outbox] = field(default_factory=list)  # jobs with updates for the next round
+
+    def run(self, outboxes: list[Outbox]) -> list[Outbox]:
+        """Send one round; the jobs that have updates left to send."""
+        groups: dict[tuple[str, str | None], list[tuple[Outbox, Entry]]] = {}
+        for outbox in outboxes:
+            head = self.head(outbox)
+            if head is not None:
+                key = (head.params["TopicArn"], self.sender.endpoint_for(head))
+                groups.setdefault(key, []).append((outbox, head))
+        for heads in groups.values():
+            for batch in batches(heads):
+                if self.report.interrupted is None:
+                    self.batch(batch)
+        return self.more
+
+    def head(self, outbox: Outbox) -> Entry | None:
+        """The job's oldest update, if it can go in a batch; else the job is replayed alone."""
+        if time.monotonic() >= self.end - MIN_PUBLISH:
+            self.report.not_tried.extend(pending_paths(outbox))
+            return None
+        try:
+            pending = outbox.pending()
+            if not pending:
+                return None
+            entry = outbox.read(pending[0])
+            self.sender.endpoint_for(entry)
+            message_size(entry.params)  # what batches() needs of it
+        except (OSError, NotAnEntry, DeliveryFailed, LookupError, TypeError, AttributeError):
+            replay_job(outbox, self.sender, self.end, self.report)
+            return None
+        return entry
+
+    def batch(self, heads: list[tuple[Outbox, Entry]]) -> None:
+        if time.monotonic() >= self.end - MIN_PUBLISH:
+            for outbox, _ in heads:
+                self.report.not_tried.extend(pending_paths(outbox))
+            return
+        alone: list[Outbox] = []
+        with ExitStack() as locks:
+            held = []
+            for outbox, entry in heads:
+                try:
+                    locks.enter_context(outbox.lock(time.monotonic()))  # no wait here
+                except (LockBusy, OSError, NotAnEntry):
+                    alone.append(outbox)
+                    continue
+                if outbox.pending()[:1] == [entry.sequence]:
+                    held.append((outbox, entry))
+                else:
+                    self.more.append(outbox)  # sent meanwhile by another process
+            if held:
+                alone += self.send(held)
+        for outbox in alone:
+            if self.report.interrupted is None:
+                replay_job(outbox, self.sender, self.end, self.report)
+
+    def send(self, held: list[tuple[Outbox, Entry]]) -> list[Outbox]:
+        """Publish the held heads in one call; the jobs to replay alone."""
+        try:
+            answer = self.sender.publish_batch([entry for _, entry in held], self.end)
+        except DeliveryFailed as failure:
+            if failure.permanent:
+                return [outbox for outbox, _ in held]  # one of them refused: find which
+            self.report.interrupted = getattr(failure, "signum", None)
+            for outbox, entry in held:
+                left_behind(outbox, entry, failure, self.sender, self.report)
+            return []
+        for result in answer.get("Successful", []):
+            outbox, entry = held[int(result["Id"])]
+            outbox.mark_sent(entry)
+            self.report.sent.append((entry.path, f"message id {result.get('MessageId')}"))
+            self.more.append(outbox)
+        for result in answer.get("Failed", []):
+            outbox, entry = held[int(result["Id"])]
+            code = result.get("Code")
+            refusal = DeliveryFailed(
+                f"SNS refused the update ({code}): {result.get('Message')}",
+                permanent=bool(result.get("SenderFault")) and code in PERMANENT_CODES,
+            )
+            if refusal.permanent:
+                reason = f"refused for good: {refusal}"
+                self.report.rejected.append((set_aside(entry.path, reason), reason))
+                self.more.append(outbox)
+            else:
+                left_behind(outbox, entry, refusal, self.sender, self.report)
+        return []
+
+
+def batches(heads: list[tuple[Outbox, Entry]]) -> list[list[tuple[Outbox, Entry]]]:
+    """`heads` in PublishBatch calls SNS takes: at most 10 entries, and at most 256 KiB of
+    messages and attributes in all."""
+    calls: list[list[tuple[Outbox, Entry]]] = [[]]
+    size = 0
+    for head in heads:
+        entry_size = message_size(head[1].params)
+        if len(calls[-1]) == BATCH_SIZE or (calls[-1] and size + entry_size > MAX_MESSAGE_BYTES):
+            calls.append([])
+            size = 0
+        calls[-1].append(head)
+        size += entry_size
+    return [call for call in calls if call]
+
+
+def check_spool(spool_dir: Path) -> None:
+    """InvalidUpdate (exit 2, one line) unless `spool_dir` is a spool this user may replay:
+    a directory with update-job's marker (or empty), private, writable."""
+    if not str(spool_dir):
+        raise InvalidUpdate("the spool directory is an empty path")
     if not spool_dir.is_dir():
         raise InvalidUpdate(f"no spool directory {spool_dir}")
     try:
         spool = is_spool(spool_dir)
+        if spool is False:
+            raise InvalidUpdate(
+                f"{spool_dir} is not a spool directory (no {MARKER_NAME}): nothing replayed"
+            )
+        check_private(spool_dir)
+        if spool:
+            for directory in [spool_dir, *job_directories(spool_dir)]:
+                check_private(directory)
+                probe(directory)
     except OSError as error:
-        raise unusable(spool_dir, error) from None
-    if spool is None:
-        return ReplayReport()  # an empty directory: nothing spooled yet
-    if not spool:
         raise InvalidUpdate(
-            f"{spool_dir} is not a spool directory (no {MARKER_NAME}, no spooled update): "
-            "nothing replayed"
-        )
-    return Replay(spool_dir, endpoint_url, timeout).run(deadline)
+            f"cannot use spool directory {spool_dir}: {error.strerror or error}"
+        ) from error
 
 
-def unusable(spool_dir: Path, error: OSError) -> InvalidUpdate:
-    return InvalidUpdate(f"cannot use spool directory {spool_dir}: {error.strerror or error}")
+def probe(directory: Path) -> None:
+    """OSError unless a file can be made in `directory`: found out before anything is sent,
+    so that no update is delivered and then kept, to be delivered again."""
+    fd, name = tempfile.mkstemp(dir=directory, prefix=".", suffix=".probe")
+    os.close(fd)
+    os.unlink(name)
 
 
-@dataclass
-class Replay:
-    spool_dir: Path
-    endpoint_url: str | None
-    timeout: float
-    report: ReplayReport = field(default_factory=ReplayReport)
-    held_jobs: set[str] = field(default_factory=set)
-
-    def run(self, deadline: float | None) -> ReplayReport:
-        started = time.monotonic()
-        report = self.report
-        with ExitStack() as stack:
-            try:
-                stack.enter_context(replay_lock(self.spool_dir, deadline))
-                mark(self.spool_dir)  # a spool from before markers: one from now on
-            except LockBusy:
-                raise ReplayBusy(self.spool_dir, deadline or 0.0) from None
-            except OSError as error:
-                raise unusable(self.spool_dir, error) from None
-            for path in spooled_files(self.spool_dir):
-                left = None if deadline is None else deadline - (time.monotonic() - started)
-                if left is not None and left < 0.1:
-                    report.not_tried.append(path)
-                    continue
-                self.one(path, self.timeout if left is None else min(self.timeout, left))
-                if report.interrupted is not None:
-                    break
-        sync_directory(self.spool_dir)
-        return report
-
-    def one(self, path: Path, timeout: float) -> None:
-        """Replay one file into the report: any exception is this file's problem alone."""
-        report = self.report
-        try:
-            record = read_spooled(path)
-        except FileNotFoundError:
-            return  # sent meanwhile by a replay that ran before this one took the lock
-        except OSError as error:
-            report.left.append((path, f"unreadable: {error.strerror or error}"))
-            return
-        except ValueError as error:
-            self.reject(path, f"malformed: {error}")
-            return
-        job = job_of(record)
-        if job in self.held_jobs:
-            report.left.append((path, f"held behind an earlier update of job {job}"))
-            return
-        envelope = record["params"]
-        try:
-            topic = parse_topic_arn(envelope["TopicArn"])
-            channel = Channel(topic, self.endpoint_url or record.get("endpoint_url"), timeout)
-            sent = send_in_order(envelope, channel, self.spool_dir)
-        except InvalidUpdate as error:
-            self.reject(path, f"cannot be sent: {error}")
-        except DeliveryInterrupted as error:
-            # A signal: stop here; this file and the ones after it stay for the next replay.
-            report.left.append((path, str(error)))
-            report.interrupted = error.signum
-        except DeliveryFailed as error:
-            if is_permanent_refusal(error):
-                self.reject(path, f"refused for good: {error}")
-            else:
-                self.held_jobs.add(job)
-                report.left.append((path, str(error)))
-        except Exception as error:
-            # One bad reply (or a bug) must not stop the replay of every other update.
-            self.held_jobs.add(job)
-            report.left.append((path, f"unexpected error: {type(error).__name__}: {error}"))
-        else:
-            remove(path)
-            report.sent.append((path, describe_sent(sent)))
-
-    def reject(self, path: Path, reason: str) -> None:
-        try:
-            target = set_aside(path, reason)
-        except OSError as error:
-            self.report.left.append((path, f"{reason}; could not set it aside: {error}"))
-            return
-        self.report.rejected.append((target, reason))
+def replay_job(outbox: Outbox, sender: Sender, end: float, report: ReplayReport) -> None:
+    """Send one job's outbox into the report: whatever goes wrong is this job's alone."""
+    try:
+        drained = outbox.send(sender.publish, end, sender.timeout)
+    except LockBusy:
+        reason = f"another process still sends this job's updates after {sender.timeout:g} s"
+        report.left.extend((path, reason) for path in pending_paths(outbox))
+    except interrupts.Interrupted as interrupted:
+        report.interrupted = interrupts.take() or interrupted.signum
+        reason = f"{interrupted}: not sent"
+        report.left.extend((path, reason) for path in pending_paths(outbox))
+    except (OSError, NotAnEntry) as error:
+        reason = f"cannot use its outbox: {getattr(error, 'strerror', None) or error}"
+        report.left.extend((path, reason) for path in pending_paths(outbox))
+    else:
+        report_drained(outbox, sender, drained, report)
 
 
-def is_permanent_refusal(error: DeliveryFailed) -> bool:
-    """Whether SNS refused the update for good: the topic does not exist, or a parameter is
-    invalid. Other failures (outage, throttling, credentials, access) may pass."""
-    cause: BaseException | None = error
-    while cause is not None:
-        response = getattr(cause, "response", None)
-        if isinstance(response, dict):
-            code = response.get("Error", {}).get("Code")
-            if code in PERMANENT_CODES:
-                return True
-        cause = cause.__cause__ or cause.__context__
-    return PERMANENT_WORDING.search(str(error)) is not None
+def report_drained(outbox: Outbox, sender: Sender, drained: Drained, report: ReplayReport) -> None:
+    report.sent.extend((entry.path, f"message id {sent_id}") for entry, sent_id in drained.sent)
+    report.rejected.extend((target, reason) for _, target, reason in drained.rejected)
+    if drained.failure is not None and drained.failed is not None:
+        report.interrupted = getattr(drained.failure, "signum", report.interrupted)
+        left_behind(outbox, drained.failed, drained.failure, sender, report)
+    elif drained.out_of_time:
+        report.not_tried.extend(pending_paths(outbox))
 
 
-def describe_sent(sent: Sent) -> str:
-    if sent.message_id is None:
-        return "superseded: newer updates already set all it sets, not sent"
-    text = f"message id {sent.message_id}"
-    if sent.rewritten:
-        text += ", without the fields newer updates set"
-    if sent.corrections:
-        text += f", {sent.corrections} correction(s) sent"
-    if sent.correction_spooled is not None:
-        text += f", correction spooled to {sent.correction_spooled.name}"
-    if sent.unordered:
-        text += ", without its job's record (it could not be written)"
-    if sent.params is not None:
-        text += f", as status {json.loads(sent.params['Message'])['status']}"
-    if sent.damaged is not None:
-        text += f"; {sent.damaged}, ignored"
-    return text
+def left_behind(
+    outbox: Outbox, failed: Entry, failure: DeliveryFailed, sender: Sender, report: ReplayReport
+) -> None:
+    """`failed` was not delivered: it stays, and the job's later updates behind it."""
+    endpoint = sender.endpoint_url and redact_url(sender.endpoint_url)
+    where = endpoint or failed.endpoint_url or "the default endpoint"
+    report.left.append((failed.path, f"{failure} (sent to {where})"))
+    held = f"held behind an earlier update of job {failed.job_id}"
+    report.left.extend((path, held) for path in pending_paths(outbox) if path != failed.path)
+
+
+def pending_paths(outbox: Outbox) -> list[Path]:
+    try:
+        return [outbox.entry_path(sequence) for sequence in outbox.pending()]
+    except (OSError, NotAnEntry):
+        return [outbox.entry_path(sequence) for sequence in outbox.sequences()]

@@ -1,58 +1,46 @@
-"""The policy for sending an update: deliver it to SNS; when that fails, keep it in the spool
-(if there is one); when that fails too, let the step go on if best effort was asked. A dry
-run sends nothing. Every update sent with a spool goes through its job's record there (see
-jobstate), so that none sets its job back.
+"""The policy for sending an update: a dry run sends nothing; without a spool the update is
+delivered directly; with one it goes through its job's outbox (see outbox), oldest first;
+when it is not delivered, best effort lets the step go on.
 
-Below this module: envelope (the Publish parameters), sns (the transport), spool and
-jobstate (files). Above it: cli, supervise and replay.
+Below this module: envelope (the Publish parameters), sns (the transport), outbox (files).
+Above it: cli, supervise and replay.
 """
 
 from __future__ import annotations
 
-import json
-from contextlib import suppress
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from update_job import interrupts
 from update_job.endpoint import check_endpoint_host
 from update_job.envelope import Topic, make_envelope, parse_topic_arn
-from update_job.errors import DeliveryFailed, DeliveryInterrupted, InvalidUpdate, NoTopic
+from update_job.errors import DeliveryFailed, DeliveryInterrupted, NoTopic, SpoolFailed
 from update_job.message import JobUpdate
-from update_job.sns import DEFAULT_TIMEOUT, Channel
+from update_job.sns import DEFAULT_TIMEOUT, Channel, Clients
 
 if TYPE_CHECKING:
-    from update_job.jobstate import JobState, Outgoing
+    from update_job.outbox import Drained, Entry, Outbox
 
-# The spool's modules (and tempfile, hashlib, fcntl with them) are imported where a spool
-# is used: a dry run, or a send without --spool, does without them.
-
-SUPERSEDED = "newer updates of the job sent through the spool already set all it sets"
-# A correction can itself be overtaken by a still newer update: correct again, this often.
-MAX_CORRECTIONS = 5
+# The outbox module (and tempfile, hashlib, fcntl with it) is imported where a spool is
+# used: a dry run, or a send without --spool, does without it.
 
 
 @dataclass(frozen=True)
 class Receipt:
     update: JobUpdate
-    envelope: dict[str, Any]
+    envelope: dict[str, Any]  # the Publish parameters (as queued, with --spool)
     dry_run: bool = False
     message_id: str | None = None
-    # Set when best effort let an undelivered update pass: why, and where it was spooled.
+    # Set when best effort let an undelivered update pass: why, and where it waits.
     problem: str | None = None
     spooled: Path | None = None
-    superseded: bool = False  # not sent: newer updates through the spool set all it sets
-    # The Publish parameters actually sent, when the job's record changed the update.
-    sent: dict[str, Any] | None = None
-    # Said on stderr, whatever became of the update (a damaged job's record).
+    spool_dir: Path | None = None
+    # Why the update was not published, and rightly so (a finished job, a heartbeat).
+    skipped: str | None = None
+    # Said on stderr, whatever became of the update.
     warnings: tuple[str, ...] = ()
-
-    def status_sent(self) -> str:
-        """The status the published message carries (the job's record may have changed it)."""
-        if self.sent is not None:
-            return str(json.loads(self.sent["Message"])["status"])
-        return str(self.update.status)
 
     def as_json(self) -> dict[str, Any]:
         receipt = {
@@ -61,9 +49,6 @@ class Receipt:
             "message": self.update.model_dump(mode="json", exclude_none=True),
             "publish": self.envelope,
         }
-        if self.sent is not None:
-            # What went out, where the job's record changed it: the message as published.
-            receipt["sent"] = {"message": json.loads(self.sent["Message"]), "publish": self.sent}
         if self.spooled is not None:
             receipt["spooled"] = str(self.spooled)
         return receipt
@@ -79,6 +64,7 @@ class Sender:
     spool_dir: Path | None = None
     best_effort: bool = False
     dry_run: bool = False
+    clients: Clients | None = field(default=None, compare=False)
 
     def topic(self) -> Topic | None:
         """The topic (parsed once a process: see parse_topic_arn); NoTopic if there is none
@@ -90,164 +76,189 @@ class Sender:
         return parse_topic_arn(self.topic_arn)
 
     def check(self, update: JobUpdate) -> dict[str, Any]:
-        """The Publish parameters of `update`, once sure it can be sent (or spooled):
+        """The Publish parameters of `update`, once sure it can be sent (or queued):
         InvalidUpdate otherwise, before anything is published."""
         envelope = make_envelope(update, self.topic())
-        if self.spool_dir is not None and not self.dry_run:
-            from update_job.spool import check_writable
-
-            check_writable(self.spool_dir)
+        self.check_spool()
         return envelope
 
-    def send(self, update: JobUpdate) -> Receipt:
-        """Publish `update`; InvalidUpdate before anything is sent, DeliveryFailed when it
-        is not delivered (unless best effort lets it pass, a signal aside: see
-        Receipt.problem)."""
+    def check_spool(self) -> None:
+        """InvalidUpdate (SpoolRefused) unless the spool, if any, is private and writable."""
+        if self.spool_dir is not None and not self.dry_run:
+            from update_job.outbox import open_spool
+
+            open_spool(self.spool_dir)
+
+    def send(self, update: JobUpdate, heartbeat: bool = False) -> Receipt:
+        """Publish `update` (a `heartbeat` is not queued behind earlier updates of its
+        job); InvalidUpdate before anything is sent, DeliveryFailed when it is not
+        delivered (unless best effort lets it pass, a signal aside)."""
         envelope = self.check(update)
         topic = self.topic()
         if self.dry_run or topic is None:
             return Receipt(update, envelope, dry_run=True)
         if self.endpoint_url:
             check_endpoint_host(self.endpoint_url)
-        channel = Channel(topic, self.endpoint_url, self.timeout)
         try:
-            # A signal cuts short the wait for SNS, never the spooling (see interrupts).
+            # The handler only records a signal; the waits end on it (see interrupts).
             with interrupts.recorded():
-                sent = deliver_or_spool(envelope, channel, self.spool_dir)
+                if self.spool_dir is None:
+                    channel = Channel(topic, self.endpoint_url, self.timeout)
+                    return Receipt(update, envelope, message_id=channel.deliver(envelope))
+                return self.send_through_outbox(update, envelope, topic, heartbeat, self.spool_dir)
         except DeliveryInterrupted:
             raise  # a signal still ends the step: only a delivery problem is forgiven
         except DeliveryFailed as error:
             if not self.best_effort:
                 raise
-            return Receipt(update, envelope, problem=str(error), spooled=error.spooled)
-        warnings = () if sent.damaged is None else (f"job {update.id}: {sent.damaged}, ignored",)
-        if sent.message_id is None:
-            return Receipt(update, envelope, superseded=True, warnings=warnings)
-        return Receipt(
-            update, envelope, message_id=sent.message_id, sent=sent.params, warnings=warnings
+            if error.spooled is not None:
+                envelope = queued_params(error.spooled, envelope)
+            return Receipt(
+                update,
+                envelope,
+                problem=str(error),
+                spooled=error.spooled,
+                spool_dir=self.spool_dir,
+            )
+
+    def send_through_outbox(
+        self,
+        update: JobUpdate,
+        envelope: dict[str, Any],
+        topic: Topic,
+        heartbeat: bool,
+        spool_dir: Path,
+    ) -> Receipt:
+        """Append `update` to its job's outbox and send the outbox through it, oldest
+        first, within the timeout."""
+        from update_job.outbox import NotAnEntry, Outbox
+
+        outbox = Outbox(spool_dir, update.id)
+        try:
+            waiting = len(outbox.pending())
+            if heartbeat and waiting:
+                skipped = (
+                    f"heartbeat not queued: {waiting} earlier update(s) of job {update.id} wait"
+                )
+                return Receipt(update, envelope, skipped=skipped, spool_dir=spool_dir)
+            entry = outbox.append(update, topic, self.endpoint_url)
+        except (OSError, NotAnEntry) as error:
+            reason = getattr(error, "strerror", None) or str(error)
+            raise SpoolFailed(
+                f"spooling failed: could not queue the update in {spool_dir} ({reason}); not sent"
+            ) from error
+        if entry is None:
+            skipped = (
+                f"job {update.id} already finished: this {update.status} update is not published"
+            )
+            return Receipt(update, envelope, skipped=skipped, spool_dir=spool_dir)
+        return self.drain(outbox, update, entry)
+
+    def drain(self, outbox: Outbox, update: JobUpdate, entry: Entry) -> Receipt:
+        from update_job.outbox import LockBusy, NotAnEntry
+
+        where = entry.path
+        try:
+            deadline = time.monotonic() + self.timeout
+            drained = outbox.send(self.publish, deadline, self.timeout, entry.sequence)
+        except LockBusy as busy:
+            raise DeliveryFailed(
+                f"another process still sends job {update.id}'s updates after {self.timeout:g} s:"
+                f" this one waits behind them, spooled to {where}",
+                where,
+            ) from busy
+        except interrupts.Interrupted as interrupted:
+            interrupts.take()
+            raise DeliveryInterrupted(
+                f"{interrupted} before the update was sent; spooled to {where}",
+                interrupted.signum,
+                where,
+            ) from interrupted
+        except (OSError, NotAnEntry) as error:
+            reason = getattr(error, "strerror", None) or str(error)
+            raise DeliveryFailed(
+                f"could not send job {update.id}'s outbox: {reason}; spooled to {where}", where
+            ) from error
+        return self.receipt(update, entry, drained)
+
+    def receipt(self, update: JobUpdate, entry: Entry, drained: Drained) -> Receipt:
+        """The receipt of `entry`, once its outbox was sent through it (or not)."""
+        warnings = [
+            f"job {update.id}: set aside {path}: {why}" for _, path, why in drained.rejected
+        ]
+        earlier = [sent for sent, _ in drained.sent if sent.sequence < entry.sequence]
+        if earlier:
+            warnings.append(f"job {update.id}: {len(earlier)} earlier update(s) sent first")
+        for sent, message_id in drained.sent:
+            if sent.sequence == entry.sequence:
+                return Receipt(update, entry.params, message_id=message_id, warnings=(*warnings,))
+        if drained.failure is None and not drained.out_of_time:
+            if any(sequence == entry.sequence for sequence, _, _ in drained.rejected):
+                raise DeliveryFailed("; ".join(warnings), permanent=True)
+            # Sent by another process, which held the lock when this one looked.
+            warnings.append(f"job {update.id}: this update was sent by another process")
+            return Receipt(update, entry.params, warnings=(*warnings,))
+        raise self.not_sent(update, entry, drained)
+
+    def not_sent(self, update: JobUpdate, entry: Entry, drained: Drained) -> DeliveryFailed:
+        """Why `entry` is still in its outbox, and where."""
+        failure = drained.failure or DeliveryFailed(
+            f"--timeout {self.timeout:g} s ran out before it was sent"
         )
+        if drained.failed is not None and drained.failed.sequence != entry.sequence:
+            told = (
+                f"an earlier update of job {update.id} is not delivered ({failure}): "
+                f"this one waits behind it, spooled to {entry.path}"
+            )
+        else:
+            told = f"{failure}; spooled to {entry.path}"
+        return failure.restated(told, entry.path)
 
+    def publish(self, entry: Entry, deadline: float) -> str:
+        """Deliver an outbox entry (see endpoint_for) within `deadline`."""
+        topic = parse_topic_arn(entry.params["TopicArn"])
+        channel = Channel(topic, self.endpoint_for(entry), self.time_left(deadline), self.clients)
+        return channel.deliver(entry.params)
 
-def deliver_or_spool(envelope: dict[str, Any], channel: Channel, spool_dir: Path | None) -> Sent:
-    """Deliver; when that fails and there is a spool, keep the update there and say where.
-    Sent.message_id is None when newer updates sent through the spool already set all it
-    sets."""
-    if spool_dir is not None:
-        from update_job.spool import check_writable, store
-    try:
-        if spool_dir is None:
-            return Sent(channel.deliver(envelope))
-        check_writable(spool_dir)
-        return send_in_order(envelope, channel, spool_dir)
-    except InvalidUpdate:
-        raise
-    except DeliveryFailed as error:
-        if spool_dir is None or error.spooled is not None:
-            raise  # nowhere to keep it; or delivered, and only its correction spooled
-        failure = error
-    except Exception as error:
-        # Whatever went wrong while delivering is a delivery failure: the update is kept.
-        failure = DeliveryFailed(
-            f"could not publish to SNS: unexpected {type(error).__name__}: {error}"
+    def publish_batch(self, entries: list[Entry], deadline: float) -> dict[str, Any]:
+        """Deliver up to 10 outbox entries of one topic and endpoint in one PublishBatch
+        call, entry i as Id "i"; SNS's answer (which succeeded, which failed)."""
+        topic = parse_topic_arn(entries[0].params["TopicArn"])
+        batch = [
+            {"Id": str(index), **{k: v for k, v in entry.params.items() if k != "TopicArn"}}
+            for index, entry in enumerate(entries)
+        ]
+        channel = Channel(
+            topic, self.endpoint_for(entries[0]), self.time_left(deadline), self.clients
         )
-        if spool_dir is None:
-            raise failure from None
+        return channel.deliver_batch({"TopicArn": topic.arn, "PublishBatchRequestEntries": batch})
+
+    def time_left(self, deadline: float) -> float:
+        # Tenths of a second: the time left is told in error messages.
+        return min(self.timeout, max(0.1, round(deadline - time.monotonic(), 1)))
+
+    def endpoint_for(self, entry: Entry) -> str | None:
+        """Where an outbox entry goes: to --endpoint-url if given, else to the endpoint it
+        was meant for (botocore's default when that is this process's own environment's);
+        DeliveryFailed if that held a password, which is never stored."""
+        from update_job.outbox import intended_endpoint
+
+        endpoint = self.endpoint_url or entry.endpoint_url
+        if not self.endpoint_url and entry.endpoint_url == intended_endpoint(None):
+            return None  # where this process's own environment sends it: botocore's pick
+        if endpoint is not None and "***@" in endpoint:
+            raise DeliveryFailed(
+                f"it was meant for {endpoint}, whose password is never stored: "
+                "give --endpoint-url again"
+            )
+        return endpoint
+
+
+def queued_params(path: Path, default: dict[str, Any]) -> dict[str, Any]:
+    """The Publish parameters queued in outbox entry `path` (numbered, maybe restamped)."""
+    from update_job.outbox import NotAnEntry, parse_entry, read_file
+
     try:
-        path = store(envelope, spool_dir, str(failure), channel.endpoint_url)
-    except OSError as spool_error:
-        raise failure.restated(
-            f"{failure}; and could not spool it to {spool_dir}: {spool_error}"
-        ) from None
-    raise failure.restated(f"{failure}; spooled to {path}", path) from None
-
-
-@dataclass(frozen=True)
-class Sent:
-    """How an update went out through its job's record."""
-
-    message_id: str | None  # None: superseded by newer updates, nothing sent
-    rewritten: bool = False  # sent without the fields newer updates had set
-    corrections: int = 0  # fields sent again because a newer update overtook this one
-    correction_spooled: Path | None = None
-    unordered: bool = False  # the job's record could not be read or written
-    # The Publish parameters sent, when the record changed them (rewritten).
-    params: dict[str, Any] | None = None
-    damaged: str | None = None  # why the job's record was found damaged and ignored
-
-
-def send_in_order(envelope: dict[str, Any], channel: Channel, spool_dir: Path) -> Sent:
-    """Deliver `envelope` as its job's record allows (see jobstate); DeliveryFailed if the
-    update itself is not delivered."""
-    from update_job.jobstate import JobState, republished
-    from update_job.spool import message_of
-
-    message = message_of(envelope)
-    try:
-        state = JobState(spool_dir, message["id"])
-        outgoing = state.prepare(message)
-    except OSError:
-        # The record cannot be kept (a full disk): the update still goes, unordered,
-        # rather than not at all.
-        return Sent(channel.deliver(envelope), unordered=True)
-    if outgoing is None:
-        return Sent(None, damaged=state.damaged)
-    first = republished(envelope, outgoing.message) if outgoing.rewritten else envelope
-    changed = first if outgoing.rewritten else None
-    try:
-        message_id = channel.deliver(first)
-    except BaseException:
-        with suppress(OSError):
-            state.withdraw(outgoing)
-        raise
-    try:
-        fix = state.delivered(outgoing)
-    except OSError:
-        # Delivered all the same: never spool it again for want of a record.
-        return Sent(
-            message_id, outgoing.rewritten, unordered=True, params=changed, damaged=state.damaged
-        )
-    count, spooled = Corrections(state, channel, spool_dir).send(fix, first)
-    return Sent(
-        message_id, outgoing.rewritten, count, spooled, params=changed, damaged=state.damaged
-    )
-
-
-@dataclass(frozen=True)
-class Corrections:
-    """The corrections of one delivered update of a job (see jobstate)."""
-
-    state: JobState
-    channel: Channel
-    spool_dir: Path
-
-    def send(self, fix: Outgoing | None, sent: dict[str, Any]) -> tuple[int, Path | None]:
-        """Send `fix`, the fields a newer update claimed while the update in `sent` was on
-        its way, with their newer values; and again if a still newer one overtook that. A
-        correction that cannot be delivered is spooled like any update."""
-        from update_job.jobstate import republished
-        from update_job.spool import store
-
-        count = 0
-        while fix is not None and count < MAX_CORRECTIONS:
-            # Derived from what it corrects: the same correction gets the same id on a
-            # retry, and two corrections with the same fields do not drop each other.
-            salt = str(sent.get("MessageDeduplicationId", sent["Message"]))
-            correction = republished(sent, fix.message, salt)
-            try:
-                self.channel.deliver(correction)
-            except DeliveryFailed as error:
-                reason = f"correction: {error}"
-                path = store(correction, self.spool_dir, reason, self.channel.endpoint_url)
-                if isinstance(error, DeliveryInterrupted):
-                    # The update itself was delivered; only its correction waits in the spool.
-                    raise error.restated(
-                        f"{error}; its correction is spooled to {path}", path
-                    ) from None
-                return count, path
-            count += 1
-            sent = correction
-            try:
-                fix = self.state.correction(fix)
-            except OSError:
-                break
-        return count, None
+        return parse_entry(path, read_file(path)).params
+    except (OSError, NotAnEntry):
+        return default

@@ -7,8 +7,9 @@ import html
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from update_job import interrupts
 from update_job.aws import make_client
@@ -17,6 +18,7 @@ from update_job.envelope import Topic, is_listed_region
 from update_job.errors import DeliveryFailed, DeliveryInterrupted
 
 DEFAULT_TIMEOUT = 30.0
+Result = TypeVar("Result")
 
 REJECTED_CREDENTIALS = frozenset(
     {"InvalidClientTokenId", "SignatureDoesNotMatch", "ExpiredToken", "UnrecognizedClientException"}
@@ -44,9 +46,43 @@ REPLY_KEPT = 2048
 # An HTML page's title, else its first heading.
 HTML_TITLE = re.compile(rb"<(title|h1)[^>]*>(.*?)</\1", re.IGNORECASE | re.DOTALL)
 HTML_TAG = re.compile(rb"<[^>]*>")
-# How often the waiting main thread looks up: a signal that the kernel handed to the worker
-# thread is only run, by the main thread, once that thread runs Python again.
+# How often the waiting main thread looks for a signal the handler recorded.
 SIGNAL_POLL = 0.1
+
+
+# SNS error codes no retry can change: the request itself is invalid. (NotFound is not one:
+# a mistyped endpoint or region says it of every topic, and must cost no update.)
+PERMANENT_CODES = frozenset({"InvalidParameter", "InvalidParameterValue", "MissingParameter"})
+
+
+def is_permanent(error: BaseException) -> bool:
+    """Whether sending `error`'s request again can never succeed: botocore refused its
+    parameters before sending, or SNS called them invalid."""
+    kinds = {cls.__name__ for cls in type(error).__mro__}
+    if "ParamValidationError" in kinds:
+        return True
+    code = getattr(error, "response", {}).get("Error", {}).get("Code")
+    return code in PERMANENT_CODES
+
+
+class Clients:
+    """One botocore client per region and endpoint, for many deliveries (a replay)."""
+
+    def __init__(self) -> None:
+        self.made: dict[tuple[str, str | None], Any] = {}
+        self.lock = threading.Lock()
+
+    def get(self, region: str, endpoint_url: str | None, timeout: float) -> Any:
+        with self.lock:
+            key = (region, endpoint_url)
+            if key not in self.made:
+                self.made[key] = make_client("sns", region, endpoint_url, timeout)
+            return self.made[key]
+
+    def forget(self, region: str, endpoint_url: str | None) -> None:
+        """A delivery still runs on it past its deadline: the next one gets a new client."""
+        with self.lock:
+            self.made.pop((region, endpoint_url), None)
 
 
 class DeadlineExceeded(Exception):
@@ -61,6 +97,7 @@ class Channel:
     topic: Topic
     endpoint_url: str | None = None
     timeout: float = DEFAULT_TIMEOUT
+    clients: Clients | None = None  # shared by many deliveries (replay); else one each
 
     def deliver(self, envelope: dict[str, Any]) -> str:
         """Publish `envelope`, with botocore's retries, within the timeout (making the
@@ -70,23 +107,45 @@ class Channel:
         DeliveryFailed, with one line that names no secret: botocore's errors, replies it
         cannot parse, a reply without a message id, a deadline passed, a terminating signal
         (DeliveryInterrupted), and any exception nobody foresaw."""
-        attempt = Attempt(envelope, self.topic, self.endpoint_url, self.timeout)
+        attempt = Attempt(envelope, self.topic, self.endpoint_url, self.timeout, self.clients)
+        return self.attempt(attempt, attempt.message_id)
+
+    def deliver_batch(self, params: dict[str, Any]) -> dict[str, Any]:
+        """One PublishBatch call (`params`: TopicArn and up to 10 entries), as `deliver`
+        makes a Publish call; SNS's answer: the entries that succeeded and those that
+        failed."""
+        attempt = Attempt(
+            params, self.topic, self.endpoint_url, self.timeout, self.clients, "PublishBatch"
+        )
+        return self.attempt(attempt, attempt.batch_response)
+
+    def attempt(self, attempt: Attempt, result: Callable[[], Result]) -> Result:
+        try:
+            return self.outcome(attempt, result)
+        finally:
+            if self.clients is not None and not attempt.finished.is_set():
+                # A call still runs on that client past its deadline: the next gets another.
+                self.clients.forget(self.topic.region, self.endpoint_url)
+
+    def outcome(self, attempt: Attempt, result: Callable[[], Result]) -> Result:
         try:
             try:
-                return attempt.message_id()
+                return result()
             except interrupts.Interrupted as interrupted:
                 if attempt.delivered():
                     # SNS answered before the signal was handled: delivered. The signal
                     # stays pending, for the exit status.
-                    return attempt.message_id()
+                    return result()
                 interrupts.take()
                 raise DeliveryInterrupted(
                     f"{interrupted} before SNS acknowledged the update", interrupted.signum
-                ) from None
+                ) from interrupted
         except DeliveryFailed as failure:
-            raise failure.restated(redact(str(failure), self.endpoint_url)) from None
+            raise failure.restated(redact(str(failure), self.endpoint_url)) from failure
         except Exception as error:
-            raise DeliveryFailed(redact(attempt.describe(error), self.endpoint_url)) from None
+            raise DeliveryFailed(
+                redact(attempt.describe(error), self.endpoint_url), permanent=is_permanent(error)
+            ) from error
 
 
 @dataclass
@@ -98,6 +157,8 @@ class Attempt:
     topic: Topic
     endpoint_url: str | None
     timeout: float
+    clients: Clients | None = None
+    operation: str = "Publish"  # or PublishBatch
     stage: str = "starting"
     endpoint: str | None = None  # the URL the client sends to, once it is made
     response: dict[str, Any] | None = None
@@ -117,6 +178,18 @@ class Attempt:
             )
         return message_id
 
+    def batch_response(self) -> dict[str, Any]:
+        response = self.response if self.finished.is_set() else self.wait()
+        answered = response or {}
+        if not isinstance(answered.get("Successful", []), list) or not isinstance(
+            answered.get("Failed", []), list
+        ):
+            raise DeliveryFailed(
+                f"SNS {self.where} answered a batch without its results "
+                f"({self.reply_summary()}): the updates may not be published"
+            )
+        return answered
+
     def delivered(self) -> bool:
         return self.finished.is_set() and self.error is None and self.response is not None
 
@@ -128,13 +201,15 @@ class Attempt:
 
     def wait(self) -> dict[str, Any]:
         self.deadline = deadline = time.monotonic() + self.timeout
-        with interrupts.interruptible():  # before starting: a pending signal sends nothing
-            worker = threading.Thread(target=self.call_sns, name="sns-publish", daemon=True)
-            # A daemon: a call stuck past the deadline (a hanging credential_process, an
-            # endpoint that never answers) cannot keep the process, and the step, alive.
-            worker.start()
-            while not self.finished.is_set() and (left := deadline - time.monotonic()) > 0:
-                self.finished.wait(min(left, SIGNAL_POLL))
+        interrupts.check()  # before starting: a pending signal sends nothing
+        worker = threading.Thread(target=self.call_sns, name="sns-publish", daemon=True)
+        # A daemon: a call stuck past the deadline (a hanging credential_process, an
+        # endpoint that never answers) cannot keep the process, and the step, alive.
+        worker.start()
+        while not self.finished.is_set() and (left := deadline - time.monotonic()) > 0:
+            self.finished.wait(min(left, SIGNAL_POLL))
+            if not self.finished.is_set():
+                interrupts.check()  # the handler only records a signal: acted on here
         if not self.finished.is_set() or isinstance(self.error, DeadlineExceeded):
             raise DeliveryFailed(self.timed_out())
         if isinstance(self.error, Exception):
@@ -161,14 +236,26 @@ class Attempt:
         """The worker: everything that may block, credentials included, runs here."""
         try:
             self.stage = "resolving AWS credentials"
-            client = make_client("sns", self.topic.region, self.endpoint_url, self.timeout)
+            if self.clients is None:
+                client = make_client("sns", self.topic.region, self.endpoint_url, self.timeout)
+            else:
+                client = self.clients.get(self.topic.region, self.endpoint_url, self.timeout)
             self.endpoint = client.meta.endpoint_url
             events = client.meta.events
-            events.register("before-send.sns.Publish", self.stop_after_deadline)
-            events.register("before-parse.sns.Publish", self.note_reply)
-            events.register_first("needs-retry.sns.Publish", self.note_problem)
+            hooks = [
+                (f"before-send.sns.{self.operation}", self.stop_after_deadline),
+                (f"before-parse.sns.{self.operation}", self.note_reply),
+                (f"needs-retry.sns.{self.operation}", self.note_problem),
+            ]
+            for event, hook in hooks:
+                events.register_first(event, hook, unique_id=f"update-job-{event}")
             self.stage = "sending"
-            self.response = client.publish(**self.envelope)
+            try:
+                call = client.publish if self.operation == "Publish" else client.publish_batch
+                self.response = call(**self.envelope)
+            finally:
+                for event, _ in hooks:
+                    events.unregister(event, unique_id=f"update-job-{event}")
         except BaseException as error:  # everything, to be described by the main thread
             self.error = error
         finally:

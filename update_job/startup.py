@@ -11,17 +11,13 @@ interpreter does around the command counts:
   loader is a module whose get_plugins() returns no plugins, which is what the real one
   would return. Anything else asked of it loads the real one. With a plugin installed, or a
   sys.path entry that is not a plain directory, nothing changes.
-- The collections at exit. Once a publish has made its botocore client, the heap holds
-  tens of thousands of objects (modules, endpoint data, the service model) that live until
-  the process ends; the interpreter's last garbage collections walk them all to free
-  nothing the operating system would not. At exit they are moved out of the collector's
-  reach (gc.freeze) first: about 10% of a publish's wall time.
+
+The collections at exit cost nothing: the command ends with os._exit (see launch.exit_now),
+which skips them.
 """
 
 from __future__ import annotations
 
-import atexit
-import gc
 import os
 import sys
 import types
@@ -81,8 +77,3 @@ def skip_plugin_discovery_if_none_installed() -> None:
     if LOADER in sys.modules or pydantic_plugin_may_be_installed(sys.path):
         return
     sys.modules[LOADER] = NoPluginsLoader(LOADER, __doc__)
-
-
-def skip_collections_at_exit() -> None:
-    # atexit handlers run before the interpreter's final collections.
-    atexit.register(gc.freeze)

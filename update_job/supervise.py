@@ -22,7 +22,7 @@ from pathlib import Path
 from types import FrameType
 from typing import IO, Any, Protocol
 
-from update_job.errors import DeliveryFailed, DeliveryInterrupted, InvalidUpdate
+from update_job.errors import DeliveryFailed, DeliveryInterrupted, InvalidUpdate, SpoolFailed
 from update_job.interrupts import TERMINATING_SIGNALS, signal_name
 from update_job.message import JobUpdate, make_update
 from update_job.sender import Receipt, Sender
@@ -278,7 +278,8 @@ class Supervisor:
         them. See `send_final` for the final update."""
         name = self.supervision.name
         start = self.job.model_copy(update={"message": f"started {name}"})
-        self.sender.check(start)
+        replace(self.sender, spool_dir=None).check(start)
+        refused = self.without_unusable_spool()
         forwarder = self.forwarder
         with forwarder.installed():
             interrupted = self.send_best_effort(start)
@@ -288,7 +289,19 @@ class Supervisor:
                 outcome = Outcome(128 + signum, not_run, failed=True)
             else:
                 outcome = self.run_command()
-            return self.send_final(outcome)
+            status = self.send_final(outcome)
+        return status or refused
+
+    def without_unusable_spool(self) -> int:
+        """A spool that is refused (not private) or cannot be written is said in one line,
+        and the command runs without it; the status to exit with if it succeeds (2), or 0."""
+        try:
+            self.sender.check_spool()
+        except InvalidUpdate as error:
+            self.warn(f"{error}: {self.supervision.name} runs without the spool")
+            self.sender = replace(self.sender, spool_dir=None)
+            return error.exit_code
+        return 0
 
     def run_command(self) -> Outcome:
         supervision, forwarder, warn = self.supervision, self.forwarder, self.warn
@@ -365,7 +378,7 @@ class Supervisor:
                 beat = make_update(
                     self.job.id, "running", message=f"{supervision.name} running for {shown} s"
                 )
-                interrupted = self.send_best_effort(beat)
+                interrupted = self.send_best_effort(beat, heartbeat=True)
                 if interrupted is not None:
                     # The signal came while the heartbeat was being delivered: pass it on now.
                     forwarder.handle(interrupted)
@@ -406,12 +419,12 @@ class Supervisor:
             return None
         return outputs
 
-    def send_best_effort(self, update: JobUpdate) -> int | None:
+    def send_best_effort(self, update: JobUpdate, heartbeat: bool = False) -> int | None:
         """Send an update the command must not wait for: not delivering it, for whatever
-        reason, is a warning (and a spooled file with --spool). The signal's number, if a
-        signal interrupted the delivery."""
+        reason, is a warning (with --spool it waits in its job's outbox). The signal's
+        number, if a signal interrupted the delivery."""
         try:
-            receipt = replace(self.sender, best_effort=True).send(update)
+            receipt = replace(self.sender, best_effort=True).send(update, heartbeat)
         except DeliveryFailed as error:
             # Best effort lets every delivery problem pass but a signal.
             self.warn(f"not delivered: {error}")
@@ -446,6 +459,11 @@ class Supervisor:
                     start_time=job.start_time,
                 )
                 receipt = sender.send(final)
+            except SpoolFailed as error:
+                # Sent without the spool rather than not at all: a final status stands.
+                warn(f"final update sent without the spool: {error}")
+                sender = replace(sender, spool_dir=None)
+                continue
             except DeliveryFailed as error:
                 warn(f"final update not delivered: {error}")
                 return outcome.exit_code or error.exit_code
