@@ -23,6 +23,7 @@ from tests.conftest import (
     LocalTopics,
     RunCommand,
     run_update_job,
+    spooled_files,
     topic_args,
 )
 from update_job.cli import cli
@@ -526,8 +527,9 @@ def test_replay_refuses_a_malformed_endpoint_variable_and_keeps_the_spool(tmp_pa
         *RUNNING, "--topic-arn", UNREACHABLE_TOPIC, "--spool", str(spool), "--timeout", "2"
     )
     assert kept.returncode == 1, kept.stderr
-    files = sorted(spool.glob("*.json"))
+    files = spooled_files(spool)
     assert len(files) == 1
+    kept_bytes = files[0].read_bytes()
     env = {**os.environ, "AWS_ENDPOINT_URL_SNS": "htp://127.0.0.1:9"}
     result = run_update_job("replay", str(spool), env=env)
     assert result.returncode == 2
@@ -535,7 +537,8 @@ def test_replay_refuses_a_malformed_endpoint_variable_and_keeps_the_spool(tmp_pa
         "update-job: error: AWS_ENDPOINT_URL_SNS: invalid endpoint URL 'htp://127.0.0.1:9': "
         "expected http://HOST[:PORT] or https://HOST[:PORT]"
     ]
-    assert sorted(spool.glob("*.json")) == files
+    assert spooled_files(spool) == files
+    assert files[0].read_bytes() == kept_bytes
 
 
 def test_the_sns_endpoint_variable_comes_before_the_general_one(
