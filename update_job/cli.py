@@ -513,6 +513,13 @@ class RunReporting:
     help="After passing SIGTERM or SIGINT on, kill COMMAND (SIGKILL, its process group "
     "too) if it still runs this many seconds later; the final update still goes.",
 )
+@click.option(
+    "--step-updates",
+    is_flag=True,
+    help="COMMAND is cwltool: follow its steps in its log (stderr, passed through) and "
+    "publish `running` as they finish, with `progress` the share of the workflow's steps "
+    "finished and `message` the step; a failed step is named in the final update.",
+)
 @sender_options
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 @click.pass_context
@@ -525,6 +532,7 @@ def run(  # noqa: PLR0913, PLR0917 - click hands each option over as an argument
     outputs_from_stdout: bool,
     heartbeat: float | None,
     kill_after: float,
+    step_updates: bool,
     sender: Sender,
     command: tuple[str, ...],
 ) -> None:
@@ -554,7 +562,7 @@ def run(  # noqa: PLR0913, PLR0917 - click hands each option over as an argument
         user_id=user_id,
         start_time="now",
     )
-    supervision = Supervision(command, outputs_from_stdout, heartbeat, kill_after)
+    supervision = Supervision(command, outputs_from_stdout, heartbeat, kill_after, step_updates)
     status = Supervisor(job, supervision, sender, RunReporting()).run()
     ctx.exit(process_exit_status(status))
 
