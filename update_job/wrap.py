@@ -20,12 +20,17 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import os
 import re
+import tempfile
 import textwrap
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, NamedTuple
+from urllib.parse import quote
 
 from update_job.errors import InvalidUpdate
 
@@ -45,8 +50,12 @@ START_STEP, END_STEP = "job_started", "job_finished"
 # `after` input if it has one for the purpose (as the Update Job tool and the example's
 # stages do).
 AFTER = "after"
+# The types of an `after` input that the start update's receipt (a File) can be given to.
+RECEIPT_TYPES = frozenset({"Any", "File"})
 # An original without one runs inside a workflow of this id (after its step's name) that
-# takes the receipt as an input of that name: a step starts once all its inputs are there.
+# takes the receipt as an input of this name (or, if the original has an input of that
+# name, the name with `_` added until it has none): a step starts once all its inputs are
+# there.
 AFTER_START_SUFFIX = "_after_start"
 AFTER_START = "update_job_started"
 # ... and the end update waits for the original, if the tool has no `after` input for it.
@@ -115,22 +124,44 @@ class Parameter:
 class Original:
     """What the wrapper needs to know of the wrapped workflow or tool."""
 
-    reference: str  # path (and #id) as the wrapper's `run:` names it
+    path: str  # relative to the wrapper, as written (any character a file name may have)
+    fragment: str  # the process's id in a packed file, or ""
     kind: str  # Workflow, CommandLineTool, ExpressionTool
     label: str | None
     inputs: list[Parameter]
     outputs: list[Parameter]
 
     @property
+    def reference(self) -> str:
+        """The path (and #id), for people."""
+        return self.path + (f"#{self.fragment}" if self.fragment else "")
+
+    @property
+    def run(self) -> str:
+        """The path (and #id) as the wrapper's `run:` names it: a URI reference, in which a
+        file name's `%`, `?`, `#` or space would otherwise mean something else."""
+        return quote(self.path) + (f"#{quote(self.fragment)}" if self.fragment else "")
+
+    @property
     def file_name(self) -> str:
-        return Path(self.reference.partition("#")[0]).name
+        return Path(self.path).name
 
     @property
     def waits_by_after(self) -> bool:
-        """Whether the original has an optional `after` input, to wait for the start with."""
+        """Whether the original has an optional `after` input that can take the start
+        update's receipt, to wait for the start with."""
         return any(
-            p.name == AFTER and optional(p.fields["type"]) == p.fields["type"] for p in self.inputs
+            p.name == AFTER
+            and optional(p.fields["type"]) == p.fields["type"]
+            and takes_receipt(p.fields["type"])
+            for p in self.inputs
         )
+
+    @property
+    def after_start(self) -> str:
+        """The name of the receipt's input of the workflow around the original: none of
+        the original's."""
+        return free_name(AFTER_START, {p.name for p in self.inputs})
 
     @property
     def passed(self) -> list[Parameter]:
@@ -140,6 +171,17 @@ class Original:
     @property
     def reports_exit_code(self) -> bool:
         return any(p.name == EXIT_CODE and p.fields["type"] == "int" for p in self.outputs)
+
+
+def takes_receipt(kind: Any) -> bool:
+    members = kind if isinstance(kind, list) else [kind]
+    return any(isinstance(member, str) and member in RECEIPT_TYPES for member in members)
+
+
+def free_name(name: str, taken: set[str]) -> str:
+    while name in taken:
+        name = f"{name}_"
+    return name
 
 
 @dataclass(frozen=True)
@@ -170,17 +212,14 @@ class UpdateInputs(NamedTuple):
 def wrap_workflow(source: str, output: Path | None = None, tool: Path | None = None) -> str:
     """The wrapper for the CWL document `source` (a path, optionally `#id`), as YAML; also
     written to `output` when given. CannotWrap, in one line, when it cannot be."""
-    path, _, fragment = source.partition("#")
+    path, fragment = split_source(source)
     original_path = Path(path)
     if not original_path.is_file():
         raise CannotWrap(f"cannot read {path}: no such file")
     base = (output.parent if output is not None else Path.cwd()).resolve()
-    reference = os.path.relpath(original_path.resolve(), base) + (
-        f"#{fragment}" if fragment else ""
-    )
     if output is not None and output.resolve() == original_path.resolve():
         raise CannotWrap(f"-o {output} would overwrite the workflow it wraps")
-    original = load_original(original_path, fragment, reference)
+    original = load_original(original_path, fragment)
     tool_path = tool or DEFAULT_TOOL
     if not tool_path.is_file():
         raise CannotWrap(
@@ -188,13 +227,72 @@ def wrap_workflow(source: str, output: Path | None = None, tool: Path | None = N
         )
     update_tool = load_tool(tool_path)
     wrapper_name = output.name if output is not None else "wrapped.cwl"
-    text = dump(packed(original, update_tool, wrapper_name), original)
+
+    def wrapper_in(directory: Path) -> str:
+        relative = replace(original, path=os.path.relpath(original_path.resolve(), directory))
+        return dump(packed(relative, update_tool, wrapper_name), relative)
+
+    check_valid(wrapper_in, wrapper_name)
+    text = wrapper_in(base)
     if output is not None:
         try:
             output.write_text(text, encoding="utf-8")
         except OSError as error:
             raise CannotWrap(f"cannot write {output}: {error.strerror or error}") from None
     return text
+
+
+def split_source(source: str) -> tuple[str, str]:
+    """The path and the #id of WORKFLOW.cwl[#ID]: a file's name may hold a `#` too."""
+    if "#" not in source or Path(source).is_file():
+        return source, ""
+    path, _, fragment = source.rpartition("#")
+    return path, fragment
+
+
+def check_valid(wrapper_in: Any, name: str) -> None:
+    """CannotWrap unless the wrapper is valid CWL to cwltool, as `cwltool --validate` finds
+    it: written, as `wrapper_in` makes it for a directory, to a temporary one (its `run:`
+    the original's path from there) and loaded as a runner loads it."""
+    try:
+        from cwltool.context import LoadingContext
+        from cwltool.load_tool import fetch_document, make_tool, resolve_and_validate_document
+        from cwltool.workflow import default_make_tool
+    except ImportError:
+        raise CannotWrap(MISSING_CWL_UTILS) from None
+    with tempfile.TemporaryDirectory(prefix="update-job-wrap-") as directory:
+        path = Path(directory) / name
+        path.write_text(wrapper_in(Path(directory)), encoding="utf-8")
+        try:
+            with runner_logs_silenced():
+                context = LoadingContext(
+                    {
+                        "do_validate": True,
+                        "skip_schemas": True,
+                        "construct_tool_object": default_make_tool,
+                    }
+                )
+                context, document, uri = fetch_document(str(path), context)
+                context, uri = resolve_and_validate_document(context, document, uri)
+                make_tool(uri, context)
+        except Exception as error:  # schema-salad's and cwltool's errors alike
+            raise CannotWrap(
+                f"cannot wrap: the wrapper would not be valid CWL: {one_line(error)}"
+            ) from None
+
+
+@contextmanager
+def runner_logs_silenced() -> Iterator[None]:
+    """cwltool and schema-salad log to stderr as they load: wrap says only the one line."""
+    loggers = [logging.getLogger(name) for name in ("cwltool", "salad")]
+    before = [each.disabled for each in loggers]
+    for each in loggers:
+        each.disabled = True
+    try:
+        yield
+    finally:
+        for each, disabled in zip(loggers, before, strict=True):
+            each.disabled = disabled
 
 
 def one_line(error: BaseException) -> str:
@@ -238,7 +336,7 @@ def shortname(uri: str) -> str:
     return str(salad_shortname(uri))
 
 
-def load_original(path: Path, fragment: str, reference: str) -> Original:
+def load_original(path: Path, fragment: str) -> Original:
     process = load_cwl(path, fragment).process
     from cwl_utils.parser.utils import convert_stdstreams_to_files  # loaded: it is there
 
@@ -254,7 +352,7 @@ def load_original(path: Path, fragment: str, reference: str) -> Original:
             f"{path} has no outputs: the end update could not wait for it to finish "
             "(run it with `update-job run` instead)"
         )
-    return Original(reference, kind, process.label, inputs, outputs)
+    return Original(str(path), fragment, kind, process.label, inputs, outputs)
 
 
 def input_parameter(parameter: Any) -> Parameter:
@@ -364,14 +462,12 @@ def load_tool(path: Path) -> Tool:
     return Tool(document, inputs, [shortname(p.id) for p in tool.outputs])
 
 
-def step_name(reference: str, taken: set[str]) -> str:
-    stem = Path(reference.partition("#")[0]).stem
+def step_name(path: str, taken: set[str]) -> str:
+    stem = Path(path).stem
     name = re.sub(r"\W", "_", stem) or "wrapped"
     if not name[0].isalpha():
         name = f"run_{name}"
-    while name in taken:
-        name = f"{name}_"
-    return name
+    return free_name(name, taken)
 
 
 def update_inputs(original: Original, tool: Tool) -> UpdateInputs:
@@ -417,7 +513,7 @@ def packed(original: Original, tool: Tool, wrapper_name: str) -> dict[str, Any]:
         for key, value in tool.document.items()
         if not key.startswith(METADATA_PREFIXES) and key not in ("class", "id", "cwlVersion")
     )
-    step = step_name(original.reference, {START_STEP, END_STEP, EXIT_STEP})
+    step = step_name(original.path, {START_STEP, END_STEP, EXIT_STEP})
     graph = [main_workflow(original, tool, step, wrapper_name)]
     if not original.waits_by_after:
         graph.append(after_start_workflow(original, step))
@@ -483,9 +579,9 @@ def original_step(original: Original, tool: Tool, step: str) -> dict[str, Any]:
     receipt = f"{START_STEP}/{tool.outputs[0]}"
     if original.waits_by_after:
         step_in[AFTER] = receipt
-        run = original.reference
+        run = original.run
     else:
-        step_in[AFTER_START] = receipt
+        step_in[original.after_start] = receipt
         run = f"#{step}{AFTER_START_SUFFIX}"
     return {"run": run, "in": step_in, "out": [p.name for p in original.outputs]}
 
@@ -502,7 +598,7 @@ def after_start_workflow(original: Original, step: str) -> dict[str, Any]:
         workflow["requirements"] = {"SubworkflowFeatureRequirement": {}}
     workflow["inputs"] = {
         **{p.name: p.fields for p in original.passed},
-        AFTER_START: {
+        original.after_start: {
             "type": "Any?",
             "doc": "The start update's receipt: this waits for it, and does not use it.",
         },
@@ -512,7 +608,7 @@ def after_start_workflow(original: Original, step: str) -> dict[str, Any]:
     }
     workflow["steps"] = {
         step: {
-            "run": original.reference,
+            "run": original.run,
             "in": {p.name: p.name for p in original.passed},
             "out": [p.name for p in original.outputs],
         }
@@ -588,6 +684,6 @@ def dump(document: dict[str, Any], original: Original) -> str:
     yaml.representer.ignore_aliases = lambda _: True
     stream = io.StringIO()
     stream.write("#!/usr/bin/env cwl-runner\n")
-    stream.write(f"# Generated by `update-job wrap` from {original.reference}: do not edit.\n")
+    stream.write(f"# Generated by `update-job wrap` from {original.run}: do not edit.\n")
     yaml.dump(document, stream)
     return stream.getvalue()

@@ -1,0 +1,246 @@
+"""`update-job run --step-updates`: cwltool's steps followed into the job's document, read
+back from the local endpoint and applied through the consumer model.
+
+The workflow (tests/workflows/steps) has five steps: `split`, `square` scattered over its
+parts, then `count` and `total`, two branches that cwltool --parallel runs at once, then
+`summarise`, which exits with the job's `summarise_exit`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from localaws import Subscription
+from tests.consumer import document_after
+from tests.conftest import LocalTopics, RunCommand, topic_args
+from tests.cwlrun import runner_command, runner_env
+
+TESTS = Path(__file__).resolve().parent
+STEPS = TESTS / "workflows" / "steps" / "steps.cwl"
+STEP_NAMES = {"split", "square", "count", "total", "summarise"}
+STEP_MESSAGE = re.compile(r"(?P<step>\w+) finished \((?P<done>\d+) of (?P<total>\d+)\)")
+
+
+def submitted(job_id: str) -> dict[str, Any]:
+    """The job's document as the processing server indexed it."""
+    document: dict[str, Any] = json.loads((TESTS / "messages" / "submitted.json").read_text())
+    return {**document, "id": job_id}
+
+
+def moment(message: dict[str, Any]) -> datetime:
+    return datetime.fromisoformat(message["updated"].replace("Z", "+00:00"))
+
+
+def run_steps(
+    update_job: RunCommand,
+    topic: Subscription,
+    tmp_path: Path,
+    job_id: str,
+    summarise_exit: int = 0,
+    *runner_options: str,
+) -> tuple[int, str, str]:
+    job = tmp_path / "job.json"
+    job.write_text(json.dumps({"numbers": [1, 2, 3], "summarise_exit": summarise_exit}))
+    cwltool = runner_command("cwltool", tmp_path, ())
+    result = update_job(
+        "run", "--job-id", job_id, *topic_args(topic), "--step-updates",
+        "--outputs-from-stdout", "--", *cwltool, *runner_options, str(STEPS), str(job),
+        env=runner_env(), timeout=240,
+    )  # fmt: skip
+    return result.returncode, result.stdout, result.stderr
+
+
+def step_updates(messages: list[dict[str, Any]]) -> list[re.Match[str]]:
+    """The step updates among `messages` (between the start and the final update)."""
+    found = [STEP_MESSAGE.fullmatch(m.get("message", "")) for m in messages[1:-1]]
+    return [match for match in found if match is not None]
+
+
+def assert_progress_only_grows(messages: list[dict[str, Any]], job_id: str) -> dict[str, Any]:
+    """The document after each message, through the consumer: its progress never goes
+    back. The document after the last one."""
+    document: dict[str, Any] | None = submitted(job_id)
+    seen = 0.0
+    for message in messages:
+        document = document_after([message], document)
+        assert document is not None
+        progress = document.get("progress", 0)
+        assert progress >= seen, (message, seen)
+        seen = progress
+    assert document is not None
+    return document
+
+
+@pytest.mark.parametrize("parallel", [False, True], ids=["serial", "parallel"])
+def test_each_step_shows_in_the_document_as_it_finishes(
+    testbed: LocalTopics, update_job: RunCommand, tmp_path: Path, parallel: bool
+) -> None:
+    options = ("--parallel",) if parallel else ()
+    code, stdout, stderr = run_steps(update_job, testbed.fifo, tmp_path, "steps-ok", 0, *options)
+    assert code == 0, stderr[-4000:]
+    # The runner's output passes through: its output object on stdout, its log on stderr.
+    assert json.loads(stdout)["summary"]["basename"] == "summary.txt"
+    assert "[step summarise] completed success" in stderr
+    messages = [delivery.message for delivery in testbed.fifo.receive()]
+    assert messages[0]["message"].startswith("started cwltool")
+    assert messages[-1]["status"] == "succeeded"
+    updates = step_updates(messages)
+    assert len(updates) == len(messages) - 2  # nothing else between start and final
+    assert {match["total"] for match in updates} == {"5"}
+    done = [int(match["done"]) for match in updates]
+    assert done == sorted(set(done))  # each a step more than the one before
+    assert done[-1] == 5  # the last state before the final update is never dropped
+    assert {match["step"] for match in updates} <= STEP_NAMES
+    assert updates[-1]["step"] == "summarise"
+    progress = [m["progress"] for m in messages[1:-1]]
+    assert progress == [100 * n // 5 for n in done]
+    # Coalesced: step updates come at least a second apart (the last, sent as the runner
+    # ends, aside).
+    times = [moment(m) for m in messages[1:-2]]
+    assert all((later - earlier).total_seconds() >= 1 for earlier, later in zip(times, times[1:]))
+    document = assert_progress_only_grows(messages, "steps-ok")
+    assert (document["status"], document["progress"]) == ("succeeded", 100)
+    assert document["outputs"]["summary"].endswith("/summary.txt")
+
+
+def test_the_failed_step_is_named_in_the_final_update(
+    testbed: LocalTopics, update_job: RunCommand, tmp_path: Path
+) -> None:
+    code, _, stderr = run_steps(update_job, testbed.standard, tmp_path, "steps-fail", 3)
+    assert code == 1, stderr[-4000:]
+    assert "[job summarise] exited with status: 3" in stderr
+    messages = sorted((d.message for d in testbed.standard.receive()), key=moment)
+    final = messages[-1]
+    assert final["status"] == "failed"
+    assert final["exit-code"] == 1
+    assert final["message"] == "failed: step summarise exited 3 (cwltool exited with code 1)"
+    updates = step_updates(messages)
+    assert "summarise" not in {match["step"] for match in updates}
+    assert updates[-1]["done"] == "4"
+    document = assert_progress_only_grows(messages, "steps-fail")
+    assert (document["status"], document["progress"]) == ("failed", 80)
+    assert document["message"].startswith("failed: step summarise exited 3")
+
+
+FAKE_RUNNER = """\
+import sys, time
+log = sys.stderr
+for burst in {bursts!r}:
+    for line in burst:
+        log.write(line + "\\n")
+    log.flush()
+    time.sleep({pause})
+sys.exit({exit_code})
+"""
+
+
+def fake_cwltool(tmp_path: Path, bursts: list[list[str]], pause: float, exit_code: int) -> Path:
+    """A command named cwltool that logs `bursts` of lines `pause` seconds apart: the steps'
+    order, timing and failures as a test needs them, without a workflow's own timing."""
+    runner = tmp_path / "bin" / "cwltool"
+    runner.parent.mkdir(parents=True, exist_ok=True)
+    script = FAKE_RUNNER.format(bursts=bursts, pause=pause, exit_code=exit_code)
+    runner.write_text(f"#!{sys.executable}\n{script}")
+    runner.chmod(0o755)
+    return runner
+
+
+def completed(step: str, status: str = "success") -> str:
+    # As cwltool logs it on a terminal, in colour.
+    return f"\x1b[1;30mINFO\x1b[0m [step {step}] completed {status}"
+
+
+def test_steps_finishing_together_are_one_update_and_progress_never_goes_back(
+    testbed: LocalTopics, update_job: RunCommand, tmp_path: Path
+) -> None:
+    bursts = [
+        [completed("split")],
+        # The parallel branches in either order, logged twice, and a subworkflow's inner
+        # step (cwltool names it `count_2`): each top-level step counts once.
+        [completed("total"), completed("count_2"), completed("count"), completed("total")],
+        [completed("square")],
+        ["x" * 100_000 + completed("summarise")],  # no event: a line too long to be one
+        [completed("summarise")],
+    ]
+    runner = fake_cwltool(tmp_path, bursts, pause=0.2, exit_code=0)
+    result = update_job(
+        "run", "--job-id", "steps-fake", *topic_args(testbed.fifo), "--step-updates",
+        "--", str(runner), str(STEPS),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    # The runner's log passes through byte for byte.
+    for burst in bursts:
+        for line in burst:
+            assert line + "\n" in result.stderr
+    messages = [delivery.message for delivery in testbed.fifo.receive()]
+    updates = step_updates(messages)
+    done = [int(match["done"]) for match in updates]
+    # Five steps in a second: fewer updates than steps, the last one all of them.
+    assert len(updates) < 5
+    assert done == sorted(set(done))
+    assert updates[-1].group(0) == "summarise finished (5 of 5)"
+    assert_progress_only_grows(messages, "steps-fake")
+
+
+def test_a_failed_scatter_element_is_named_with_its_exit_code(
+    testbed: LocalTopics, update_job: RunCommand, tmp_path: Path
+) -> None:
+    bursts = [
+        [completed("split")],
+        [
+            "\x1b[1;30mWARNING\x1b[0m \x1b[33m[job square_3] exited with status: 7\x1b[0m",
+            completed("square", "permanentFail"),
+        ],
+    ]
+    runner = fake_cwltool(tmp_path, bursts, pause=0.1, exit_code=1)
+    result = update_job(
+        "run", "--job-id", "steps-fake-fail", *topic_args(testbed.fifo), "--step-updates",
+        "--", str(runner), str(STEPS),
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    messages = [delivery.message for delivery in testbed.fifo.receive()]
+    assert [m["message"] for m in messages[1:]] == [
+        "split finished (1 of 5)",
+        "failed: step square exited 7 (cwltool exited with code 1)",
+    ]
+    assert messages[-1]["status"] == "failed"
+
+
+def test_steps_of_an_unreadable_workflow_still_show_without_progress(
+    testbed: LocalTopics, update_job: RunCommand, tmp_path: Path
+) -> None:
+    broken = tmp_path / "broken.cwl"
+    broken.write_text("cwlVersion: v1.2\nclass: Workflow\nsteps: [\n")
+    runner = fake_cwltool(tmp_path, [[completed("first")]], pause=0, exit_code=0)
+    result = update_job(
+        "run", "--job-id", "steps-unknown", *topic_args(testbed.fifo), "--step-updates",
+        "--", str(runner), str(broken),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert f"--step-updates: cannot read the steps of {broken}" in result.stderr
+    messages = [delivery.message for delivery in testbed.fifo.receive()]
+    assert [m["status"] for m in messages] == ["running", "running", "succeeded"]
+    assert messages[1]["message"] == "first finished"
+    assert "progress" not in messages[1]
+
+
+def test_an_unknown_runner_gets_the_start_and_final_updates_only(
+    testbed: LocalTopics, update_job: RunCommand
+) -> None:
+    child = f"import sys; print({completed('a')!r}, file=sys.stderr)"
+    result = update_job(
+        "run", "--job-id", "steps-other", *topic_args(testbed.fifo), "--step-updates",
+        "--", sys.executable, "-c", child,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "--step-updates: cannot follow the steps of" in result.stderr
+    assert completed("a") + "\n" in result.stderr
+    messages = [delivery.message for delivery in testbed.fifo.receive()]
+    assert [m["status"] for m in messages] == ["running", "succeeded"]
