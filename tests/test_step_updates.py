@@ -8,6 +8,7 @@ parts, then `count` and `total`, two branches that cwltool --parallel runs at on
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import sys
@@ -18,8 +19,8 @@ from typing import Any
 import pytest
 
 from localaws import Subscription
-from tests.consumer import document_after
 from tests.conftest import LocalTopics, RunCommand, topic_args
+from tests.consumer import document_after
 from tests.cwlrun import runner_command, runner_env
 
 TESTS = Path(__file__).resolve().parent
@@ -104,7 +105,9 @@ def test_each_step_shows_in_the_document_as_it_finishes(
     # Coalesced: step updates come at least a second apart (the last, sent as the runner
     # ends, aside).
     times = [moment(m) for m in messages[1:-2]]
-    assert all((later - earlier).total_seconds() >= 1 for earlier, later in zip(times, times[1:]))
+    assert all(
+        (later - earlier).total_seconds() >= 1 for earlier, later in itertools.pairwise(times)
+    )
     document = assert_progress_only_grows(messages, "steps-ok")
     assert (document["status"], document["progress"]) == ("succeeded", 100)
     assert document["outputs"]["summary"].endswith("/summary.txt")
