@@ -3,7 +3,8 @@ back from the local endpoint and applied through the consumer model.
 
 The workflow (tests/workflows/steps) has five steps: `split`, `square` scattered over its
 parts, then `count` and `total`, two branches that cwltool --parallel runs at once, then
-`summarise`, which exits with the job's `summarise_exit`.
+`summarise`, which exits with the job's `summarise_exit`. The same workflow wrapped with
+`update-job wrap --step-updates` tells its steps from within.
 """
 
 from __future__ import annotations
@@ -11,20 +12,23 @@ from __future__ import annotations
 import itertools
 import json
 import re
+import subprocess
 import sys
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from ruamel.yaml import YAML
 
-from localaws import Subscription
+from localaws import LOCAL_AWS_ENV, Subscription
 from tests.conftest import LocalTopics, RunCommand, topic_args
 from tests.consumer import document_after
-from tests.cwlrun import runner_command, runner_env
+from tests.cwlrun import run_cwl, runner_command, runner_env, validate
 
 TESTS = Path(__file__).resolve().parent
 STEPS = TESTS / "workflows" / "steps" / "steps.cwl"
+UPDATE_JOB_TOOL = TESTS.parent / "cwl" / "update-job.cwl"
 STEP_NAMES = {"split", "square", "count", "total", "summarise"}
 STEP_MESSAGE = re.compile(r"(?P<step>\w+) finished \((?P<done>\d+) of (?P<total>\d+)\)")
 
@@ -247,3 +251,108 @@ def test_an_unknown_runner_gets_the_start_and_final_updates_only(
     assert completed("a") + "\n" in result.stderr
     messages = [delivery.message for delivery in testbed.fifo.receive()]
     assert [m["status"] for m in messages] == ["running", "succeeded"]
+
+
+# `update-job wrap --step-updates`: the same workflow, with an update step after each step.
+
+
+def wrap_with_step_updates(
+    update_job: RunCommand, wrapped: Path, *options: str
+) -> subprocess.CompletedProcess[str]:
+    result = update_job("wrap", "--step-updates", str(STEPS), "-o", str(wrapped), *options)
+    assert result.returncode == 0, result.stderr
+    validated = validate(wrapped, cwd=wrapped.parent)
+    assert validated.returncode == 0, validated.stderr
+    return result
+
+
+def wrapped_job(topic: Subscription, job_id: str, summarise_exit: int = 0) -> dict[str, Any]:
+    return {
+        "numbers": [1, 2, 3],
+        "summarise_exit": summarise_exit,
+        "job_id": job_id,
+        "jobs_data_sns_topic_arn": topic.topic_arn,
+        "endpoint_url": topic.endpoint_url,
+    }
+
+
+def test_a_wrapper_with_step_updates_tells_each_step_in_order(
+    testbed: LocalTopics, update_job: RunCommand, tmp_path: Path
+) -> None:
+    wrapped = tmp_path / "steps-updates.cwl"
+    wrap_with_step_updates(update_job, wrapped)
+    job = wrapped_job(testbed.fifo, "wrap-steps-ok")
+    result = run_cwl(wrapped, job, tmp_path / "run", "--parallel", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-4000:]
+    # What the original's steps produce is the same: the output object is the original's.
+    assert set(result.outputs) == {"summary"}
+    assert Path(result.outputs["summary"]["path"]).read_text() == "count 3 total 14\n"
+    messages = [delivery.message for delivery in testbed.fifo.receive()]
+    assert [m["status"] for m in messages] == ["running"] * 6 + ["succeeded"]
+    updates = step_updates(messages)
+    # Chained: the K-th update waits for the one before, so they come in order, K = 1..5,
+    # and the end update after all of them.
+    assert [int(match["done"]) for match in updates] == [1, 2, 3, 4, 5]
+    assert updates[0]["step"] == "split"
+    assert updates[-1]["step"] == "summarise"
+    assert {updates[2]["step"], updates[3]["step"]} == {"count", "total"}
+    assert [m["progress"] for m in messages[1:-1]] == [20, 40, 60, 80, 100]
+    document = assert_progress_only_grows(messages, "wrap-steps-ok")
+    assert (document["status"], document["progress"]) == ("succeeded", 100)
+
+
+def test_a_failing_wrapped_step_under_run_ends_failed_after_its_step_updates(
+    testbed: LocalTopics, update_job: RunCommand, tmp_path: Path
+) -> None:
+    wrapped = tmp_path / "steps-updates.cwl"
+    wrap_with_step_updates(update_job, wrapped)
+    job = tmp_path / "job.json"
+    job.write_text(json.dumps(wrapped_job(testbed.fifo, "wrap-steps-fail", 3)))
+    cwltool = runner_command("cwltool", tmp_path, LOCAL_AWS_ENV)
+    result = update_job(
+        "run", "--job-id", "wrap-steps-fail", *topic_args(testbed.fifo), "--",
+        *cwltool, str(wrapped), str(job), env=runner_env(), cwd=tmp_path, timeout=240,
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr[-4000:]
+    messages = [delivery.message for delivery in testbed.fifo.receive()]
+    done = [int(match["done"]) for match in step_updates(messages)]
+    # The run stops at the failed step: the updates told are those of the steps before it
+    # that the runner got to, in order.
+    assert done == list(range(1, len(done) + 1))
+    assert 2 <= len(done) <= 4
+    assert messages[-1]["status"] == "failed"
+    document = assert_progress_only_grows(messages, "wrap-steps-fail")
+    assert (document["status"], document["progress"]) == ("failed", 20 * len(done))
+
+
+def test_a_step_update_that_fails_does_not_fail_the_run(
+    testbed: LocalTopics, update_job: RunCommand, tmp_path: Path
+) -> None:
+    # An Update Job tool whose step updates (the updates with a progress) exit 1 unsent.
+    yaml = YAML()
+    tool = yaml.load(UPDATE_JOB_TOOL.read_text(encoding="utf-8"))
+    script = 'case " $* " in *" --progress "*) exit 1;; esac; exec update-job "$@"'
+    tool["baseCommand"] = ["sh", "-c", script, "update-job"]
+    failing_tool = tmp_path / "failing-update-job.cwl"
+    with failing_tool.open("w", encoding="utf-8") as stream:
+        yaml.dump(tool, stream)
+    wrapped = tmp_path / "steps-updates.cwl"
+    wrap_with_step_updates(update_job, wrapped, "--tool", str(failing_tool))
+    job = wrapped_job(testbed.fifo, "wrap-steps-unsent")
+    result = run_cwl(wrapped, job, tmp_path / "run", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert "[step update_job_after_summarise] completed success" in result.stderr
+    assert Path(result.outputs["summary"]["path"]).read_text() == "count 3 total 14\n"
+    messages = [delivery.message for delivery in testbed.fifo.receive()]
+    assert [m["status"] for m in messages] == ["running", "succeeded"]
+
+
+def test_step_updates_of_a_tool_are_its_start_and_end(
+    update_job: RunCommand, tmp_path: Path
+) -> None:
+    plain = update_job("wrap", str(TESTS / "workflows" / "steps" / "square.cwl"))
+    stepped = update_job(
+        "wrap", "--step-updates", str(TESTS / "workflows" / "steps" / "square.cwl")
+    )
+    assert stepped.returncode == 0, stepped.stderr
+    assert stepped.stdout == plain.stdout

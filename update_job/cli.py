@@ -585,7 +585,13 @@ cli.add_command(run)
     help="The Update Job CommandLineTool to copy into the wrapper (default: the one "
     "installed with update-job, cwl/update-job.cwl).",
 )
-def wrap(workflow: str, output: Path | None, tool: Path | None) -> None:
+@click.option(
+    "--step-updates",
+    is_flag=True,
+    help="WORKFLOW.cwl is a workflow: run a copy of it with a best-effort `running` update "
+    "after each of its steps (`STEP finished (K of N)`, progress K/N; never backwards).",
+)
+def wrap(workflow: str, output: Path | None, tool: Path | None, step_updates: bool) -> None:
     """Write a CWL workflow that runs WORKFLOW.cwl between a start and an end update.
 
     WORKFLOW.cwl is a workflow or a tool (FILE#ID in a packed file), CWL v1.0 to v1.2. The
@@ -598,7 +604,7 @@ def wrap(workflow: str, output: Path | None, tool: Path | None) -> None:
     # cwl-utils is slow to import and optional: only this command loads it.
     from update_job.wrap import wrap_workflow
 
-    text = wrap_workflow(workflow, output, tool)
+    text = wrap_workflow(workflow, output, tool, step_updates)
     if output is None:
         click.echo(text, nl=False)
     else:

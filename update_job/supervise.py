@@ -70,6 +70,10 @@ WAIT_STEP = 0.25
 # Step updates come no faster than one in this many seconds: steps that finish closer
 # together are told in one update, the latest state (heartbeats count as updates too).
 STEP_UPDATE_INTERVAL = 1.0
+# How long, after the command has ended, to wait for its workflow's steps to be read (they
+# are read while it runs, and a short command may end first): the final update names the
+# failed step only once they are.
+STEPS_READ_GRACE = 30.0
 
 
 @dataclass(frozen=True)
@@ -425,7 +429,9 @@ class Supervisor:
         if not log.finish():
             self.warn(f"{self.supervision.name}'s stderr is still open: not waiting")
         if self.steps_reader is not None:
-            self.steps_reader.join(STDOUT_CLOSE_GRACE)
+            self.steps_reader.join(STEPS_READ_GRACE)
+            if self.steps_reader.is_alive():
+                self.warn("--step-updates: the workflow's steps are still being read: not waiting")
         self.publish_steps(coalesce=False)
         state = None if self.follower is None else self.follower.state()
         return None if state is None else state.failure

@@ -30,7 +30,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, NamedTuple
-from urllib.parse import quote
+from urllib.parse import quote, unquote, urljoin, urlparse
+from urllib.request import url2pathname
 
 from update_job.errors import InvalidUpdate
 
@@ -62,6 +63,18 @@ AFTER_START = "update_job_started"
 AFTER_ORIGINAL = "update_job_after"
 # An original that reports its own failure, as the example's stages do, has this output.
 EXIT_CODE = "exit_code"
+# --step-updates: the original workflow, copied with an update step after each of its
+# steps, as the workflow of this id (after its step's name) ...
+WITH_STEP_UPDATES_SUFFIX = "_with_step_updates"
+# ... whose update steps are named this and the step's name (or with `_` added, until no
+# step of the original has the name) ...
+STEP_UPDATE_PREFIX = "update_job_after_"
+# ... and run the Update Job tool copied as this, which succeeds whatever update-job exits
+# with: a step update never makes the run fail.
+BEST_EFFORT_TOOL_ID = "update-job-best-effort"
+ANY_EXIT_CODE = list(range(256))
+# The copy's output that is the last step update's receipt: the end update waits for it.
+STEP_UPDATES_OUTPUT = "update_job_step_updates"
 
 PRIMITIVE_TYPES = frozenset(
     {"null", "boolean", "int", "long", "float", "double", "string", "File", "Directory", "Any"}
@@ -130,6 +143,8 @@ class Original:
     label: str | None
     inputs: list[Parameter]
     outputs: list[Parameter]
+    source: Path  # the original's file, absolute
+    written: dict[str, Any]  # the original's document as written (plain data)
 
     @property
     def reference(self) -> str:
@@ -209,9 +224,12 @@ class UpdateInputs(NamedTuple):
     given: dict[str, str]
 
 
-def wrap_workflow(source: str, output: Path | None = None, tool: Path | None = None) -> str:
+def wrap_workflow(
+    source: str, output: Path | None = None, tool: Path | None = None, step_updates: bool = False
+) -> str:
     """The wrapper for the CWL document `source` (a path, optionally `#id`), as YAML; also
-    written to `output` when given. CannotWrap, in one line, when it cannot be."""
+    written to `output` when given; with `step_updates`, an update after each of a
+    workflow's steps. CannotWrap, in one line, when it cannot be."""
     path, fragment = split_source(source)
     original_path = Path(path)
     if not original_path.is_file():
@@ -230,7 +248,8 @@ def wrap_workflow(source: str, output: Path | None = None, tool: Path | None = N
 
     def wrapper_in(directory: Path) -> str:
         relative = replace(original, path=os.path.relpath(original_path.resolve(), directory))
-        return dump(packed(relative, update_tool, wrapper_name), relative)
+        steps_from = directory if step_updates and original.kind == "Workflow" else None
+        return dump(packed(relative, update_tool, wrapper_name, steps_from), relative)
 
     check_valid(wrapper_in, wrapper_name)
     text = wrapper_in(base)
@@ -337,7 +356,7 @@ def shortname(uri: str) -> str:
 
 
 def load_original(path: Path, fragment: str) -> Original:
-    process = load_cwl(path, fragment).process
+    document, process = load_cwl(path, fragment)
     from cwl_utils.parser.utils import convert_stdstreams_to_files  # loaded: it is there
 
     kind = type(process).__name__
@@ -352,7 +371,9 @@ def load_original(path: Path, fragment: str) -> Original:
             f"{path} has no outputs: the end update could not wait for it to finish "
             "(run it with `update-job run` instead)"
         )
-    return Original(str(path), fragment, kind, process.label, inputs, outputs)
+    return Original(
+        str(path), fragment, kind, process.label, inputs, outputs, path.resolve(), document
+    )
 
 
 def input_parameter(parameter: Any) -> Parameter:
@@ -500,10 +521,13 @@ def update_inputs(original: Original, tool: Tool) -> UpdateInputs:
     return UpdateInputs(added, given)
 
 
-def packed(original: Original, tool: Tool, wrapper_name: str) -> dict[str, Any]:
+def packed(
+    original: Original, tool: Tool, wrapper_name: str, steps_from: Path | None = None
+) -> dict[str, Any]:
     """The wrapper: `#main`, the workflow that runs the original after the start update if
     it needs one, and the tool, with the tool's namespaces (allowed only at the top of a
-    document)."""
+    document). With `steps_from` (the wrapper's directory), the original workflow is run
+    as a copy with an update step after each of its steps."""
     document: dict[str, Any] = {"cwlVersion": "v1.2"}
     if "$namespaces" in tool.document:
         document["$namespaces"] = tool.document["$namespaces"]
@@ -514,8 +538,17 @@ def packed(original: Original, tool: Tool, wrapper_name: str) -> dict[str, Any]:
         if not key.startswith(METADATA_PREFIXES) and key not in ("class", "id", "cwlVersion")
     )
     step = step_name(original.path, {START_STEP, END_STEP, EXIT_STEP})
-    graph = [main_workflow(original, tool, step, wrapper_name)]
-    if not original.waits_by_after:
+    with_updates = None
+    if steps_from is not None:
+        inputs = update_inputs(original, tool)
+        with_updates = step_updates_workflow(original, tool, inputs, step, steps_from)
+        namespaces = original.written.get("$namespaces")
+        if isinstance(namespaces, dict):
+            document["$namespaces"] = {**namespaces, **document.get("$namespaces", {})}
+    graph = [main_workflow(original, tool, step, wrapper_name, with_updates)]
+    if with_updates is not None:
+        graph += [with_updates, best_effort_copy(copy)]
+    elif not original.waits_by_after:
         graph.append(after_start_workflow(original, step))
     document["$graph"] = [*graph, copy]
     if original.reports_exit_code:
@@ -536,7 +569,13 @@ def exit_with_copy() -> dict[str, Any]:
     return copy
 
 
-def main_workflow(original: Original, tool: Tool, step: str, wrapper_name: str) -> dict[str, Any]:
+def main_workflow(
+    original: Original,
+    tool: Tool,
+    step: str,
+    wrapper_name: str,
+    with_updates: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     inputs = update_inputs(original, tool)
     name = original.label or original.reference
     main: dict[str, Any] = {
@@ -556,6 +595,14 @@ def main_workflow(original: Original, tool: Tool, step: str, wrapper_name: str) 
         step: original_step(original, tool, step),
         END_STEP: end_step(original, tool, inputs, step),
     }
+    if with_updates is not None:
+        main["steps"][step] = with_updates_step(original, tool, inputs, with_updates)
+        if STEP_UPDATES_OUTPUT in with_updates["outputs"]:
+            # The end update waits for the last step update, which waits for the others.
+            end_in = main["steps"][END_STEP]["in"]
+            end_in[AFTER if AFTER in tool.inputs else AFTER_ORIGINAL] = (
+                f"{step}/{STEP_UPDATES_OUTPUT}"
+            )
     if original.reports_exit_code:
         main["steps"][EXIT_STEP] = exit_step(tool, step)
     return main
@@ -584,6 +631,188 @@ def original_step(original: Original, tool: Tool, step: str) -> dict[str, Any]:
         step_in[original.after_start] = receipt
         run = f"#{step}{AFTER_START_SUFFIX}"
     return {"run": run, "in": step_in, "out": [p.name for p in original.outputs]}
+
+
+def with_updates_step(
+    original: Original, tool: Tool, inputs: UpdateInputs, with_updates: dict[str, Any]
+) -> dict[str, Any]:
+    """The original's step, running its copy with step updates, given the updates' inputs
+    and the start update's receipt (the copy starts once all its inputs are there)."""
+    step_in: dict[str, Any] = {p.name: p.name for p in original.passed}
+    step_in.update((name, name) for name in inputs.added)
+    step_in[original.after_start] = f"{START_STEP}/{tool.outputs[0]}"
+    out = [p.name for p in original.outputs]
+    if STEP_UPDATES_OUTPUT in with_updates["outputs"]:
+        out.append(STEP_UPDATES_OUTPUT)
+    return {"run": f"#{with_updates['id']}", "in": step_in, "out": out}
+
+
+def step_updates_workflow(
+    original: Original, tool: Tool, inputs: UpdateInputs, step: str, directory: Path
+) -> dict[str, Any]:
+    """The original workflow as written, its steps' processes referred to from `directory`,
+    with an update step after each of its steps: `running`, `STEP finished (K of N)` and
+    `progress` K/N. The update steps run one after another, in an order where a step comes
+    after those it takes inputs from: the K-th waits for its own step and for the update
+    before it, so when it publishes, the K steps before it in that order have finished. So
+    progress never goes back, whatever order parallel branches finish in (an update may
+    come later than its step, waiting for the updates before it). The original's steps take
+    nothing from the update steps: what they receive and produce is the same."""
+    written = original.written
+    if original.fragment or "$graph" in written:
+        raise CannotWrap(
+            f"--step-updates: {original.reference} is a packed document: wrap the workflow "
+            "it was packed from"
+        )
+    steps = as_map(written.get("steps"), "steps")
+    workflow: dict[str, Any] = {"class": "Workflow", "id": f"{step}{WITH_STEP_UPDATES_SUFFIX}"}
+    workflow.update(
+        (key, value)
+        for key, value in written.items()
+        if not key.startswith(METADATA_PREFIXES)
+        and ":" not in key
+        and key not in ("class", "id", "cwlVersion", "steps")
+    )
+    workflow["requirements"] = with_requirement(
+        written.get("requirements"), "MultipleInputFeatureRequirement"
+    )
+    workflow["inputs"] = {
+        **as_map(written.get("inputs"), "inputs"),
+        **inputs.added,
+        original.after_start: {
+            "type": "Any?",
+            "doc": "The start update's receipt: the steps wait for it, and do not use it.",
+        },
+    }
+    outputs = as_map(written.get("outputs"), "outputs")
+    copied = {name: rebased(body, original.source, directory) for name, body in steps.items()}
+    updates = update_steps(copied, tool, inputs)
+    if updates:
+        last, _ = list(updates.values())[-1]
+        outputs[STEP_UPDATES_OUTPUT] = {
+            "type": "File?",
+            "doc": "The last step update's receipt: the end update waits for it.",
+            "outputSource": f"{last}/{tool.outputs[0]}",
+        }
+    workflow["outputs"] = outputs
+    # Each update step right after its step: a runner that runs one step at a time, in the
+    # order written where it has a choice (cwltool), runs it as soon as it can.
+    workflow["steps"] = {}
+    for name, body in copied.items():
+        workflow["steps"][name] = body
+        if name in updates:
+            update, update_body = updates[name]
+            workflow["steps"][update] = update_body
+    return workflow
+
+
+def update_steps(
+    steps: dict[str, Any], tool: Tool, inputs: UpdateInputs
+) -> dict[str, tuple[str, dict[str, Any]]]:
+    """An update step (its name and body) after each step that has an output to wait for,
+    by the step's name, chained in an order where each step comes after the steps it takes
+    inputs from (the last one last)."""
+    total = len(steps)
+    updates: dict[str, tuple[str, dict[str, Any]]] = {}
+    taken = set(steps)
+    previous = None
+    for count, name in enumerate(in_dependency_order(steps), start=1):
+        out = steps[name].get("out") or []
+        if not out:
+            continue  # nothing to wait for: counted in the total, never told
+        first = out[0]["id"] if isinstance(out[0], dict) else out[0]
+        sources = [f"{name}/{str(first).rpartition('/')[2].lstrip('#')}"]
+        if previous is not None:
+            sources.append(f"{previous}/{tool.outputs[0]}")
+        step_in: dict[str, Any] = dict(inputs.given)
+        step_in.update(
+            status={"default": "running"},
+            message={"default": f"{name} finished ({count} of {total})"},
+            progress={"default": 100 * count // total},
+            best_effort={"default": True},
+        )
+        step_in[AFTER] = {"source": sources, "linkMerge": "merge_nested"}
+        update = free_name(f"{STEP_UPDATE_PREFIX}{name}", taken)
+        taken.add(update)
+        body = {"run": f"#{BEST_EFFORT_TOOL_ID}", "in": step_in, "out": tool.outputs}
+        updates[name] = (update, body)
+        previous = update
+    return updates
+
+
+def in_dependency_order(steps: dict[str, Any]) -> list[str]:
+    """The steps' names, each after the steps it takes inputs from (in their written order
+    where that leaves a choice)."""
+    needs = {name: step_sources(body) & set(steps) - {name} for name, body in steps.items()}
+    ordered: list[str] = []
+    while len(ordered) < len(steps):
+        ready = [n for n in steps if n not in ordered and needs[n] <= set(ordered)]
+        if not ready:
+            raise CannotWrap("--step-updates: the workflow's steps depend on each other in a cycle")
+        ordered.append(ready[0])
+    return ordered
+
+
+def step_sources(body: dict[str, Any]) -> set[str]:
+    """The steps a step takes inputs from."""
+    found: set[str] = set()
+    for value in as_map(body.get("in"), "in").values():
+        source = value.get("source") if isinstance(value, dict) else value
+        for each in source if isinstance(source, list) else [source]:
+            if isinstance(each, str) and "/" in each:
+                found.add(each.lstrip("#").split("/")[-2])
+    return found
+
+
+def as_map(value: Any, field: str) -> dict[str, Any]:
+    """A workflow's inputs, outputs, steps or a step's `in`, in the map form: `{id: body}`."""
+    if value is None:
+        return {}
+    if isinstance(value, dict):
+        return dict(value)
+    if isinstance(value, list):
+        mapped: dict[str, Any] = {}
+        for item in value:
+            if not isinstance(item, dict) or "id" not in item:
+                raise CannotWrap(f"--step-updates: an entry of {field} has no id")
+            body = {key: item[key] for key in item if key != "id"}
+            mapped[str(item["id"]).lstrip("#").rpartition("/")[2]] = body
+        return mapped
+    raise CannotWrap(f"--step-updates: {field} is neither a list nor a map")
+
+
+def with_requirement(requirements: Any, name: str) -> Any:
+    if requirements is None:
+        return {name: {}}
+    if isinstance(requirements, dict):
+        return {**requirements, name: requirements.get(name, {})}
+    if isinstance(requirements, list):
+        present = any(isinstance(r, dict) and r.get("class") == name for r in requirements)
+        return requirements if present else [*requirements, {"class": name}]
+    raise CannotWrap("--step-updates: the workflow's requirements are neither a list nor a map")
+
+
+def rebased(step: Any, source: Path, directory: Path) -> dict[str, Any]:
+    """A step of the original, its `run:` (a reference relative to the original) made
+    relative to `directory`, where the wrapper is."""
+    if not isinstance(step, dict):
+        raise CannotWrap("--step-updates: a step is not a map")
+    body = dict(step)
+    run = body.get("run")
+    if isinstance(run, str):
+        target = urlparse(urljoin(source.as_uri(), run))
+        if target.scheme == "file":
+            relative = os.path.relpath(url2pathname(unquote(target.path)), directory)
+            body["run"] = quote(relative) + (f"#{target.fragment}" if target.fragment else "")
+        else:
+            body["run"] = target.geturl()
+    return body
+
+
+def best_effort_copy(copy: dict[str, Any]) -> dict[str, Any]:
+    """The Update Job tool as the step updates run it: successful whatever it exits with."""
+    kept = {k: v for k, v in copy.items() if k not in ("temporaryFailCodes", "permanentFailCodes")}
+    return {**kept, "id": BEST_EFFORT_TOOL_ID, "successCodes": ANY_EXIT_CODE}
 
 
 def after_start_workflow(original: Original, step: str) -> dict[str, Any]:
