@@ -356,3 +356,39 @@ def test_step_updates_of_a_tool_are_its_start_and_end(
     )
     assert stepped.returncode == 0, stepped.stderr
     assert stepped.stdout == plain.stdout
+
+
+@pytest.mark.toil
+@pytest.mark.parametrize("summarise_exit", [0, 3], ids=["succeeds", "fails"])
+def test_a_wrapper_with_step_updates_on_toil_under_run(
+    testbed: LocalTopics, update_job: RunCommand, tmp_path: Path, summarise_exit: int
+) -> None:
+    # Toil runs the parallel branches at once; `run --step-updates` cannot follow Toil's
+    # steps (its log does not name a scattered step's jobs) and gives it the start and
+    # final updates, the wrapper's update steps the steps between.
+    wrapped = tmp_path / "steps-updates.cwl"
+    wrap_with_step_updates(update_job, wrapped)
+    job_id = f"toil-steps-{summarise_exit}"
+    job = tmp_path / "job.json"
+    job.write_text(json.dumps(wrapped_job(testbed.fifo, job_id, summarise_exit)))
+    toil = runner_command("toil", tmp_path, ())
+    result = update_job(
+        "run", "--job-id", job_id, *topic_args(testbed.fifo), "--step-updates", "--",
+        *toil, str(wrapped), str(job), env=runner_env(), cwd=tmp_path, timeout=400,
+    )  # fmt: skip
+    assert "--step-updates: cannot follow the steps of toil-cwl-runner" in result.stderr
+    messages = [delivery.message for delivery in testbed.fifo.receive()]
+    done = [int(match["done"]) for match in step_updates(messages)]
+    document = assert_progress_only_grows(messages, job_id)
+    if summarise_exit == 0:
+        assert result.returncode == 0, result.stderr[-4000:]
+        assert done == [1, 2, 3, 4, 5]
+        assert (document["status"], document["progress"]) == ("succeeded", 100)
+    else:
+        assert result.returncode != 0
+        assert done == list(range(1, len(done) + 1))
+        assert 2 <= len(done) <= 4
+        assert (document["status"], document["progress"]) == ("failed", 20 * len(done))
+    # Each update once, though Toil retries the failed step: the run's start, the wrapper's
+    # start, then the step updates.
+    assert [m["status"] for m in messages].count("running") == 2 + len(done)
