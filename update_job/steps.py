@@ -26,8 +26,12 @@ from pathlib import Path
 CWLTOOL_NAMES = frozenset({"cwltool", "cwl-runner"})
 # What a finished step's status may be: `skipped` (a `when` that was false) is finished too.
 FINISHED_WELL = frozenset({"success", "skipped"})
-STEP_COMPLETED = re.compile(r"\[step (?P<step>.+?)\] completed (?P<status>\w+)")
-JOB_EXITED = re.compile(r"\[job (?P<job>.+?)\] exited with status: (?P<code>-?\d+)")
+# A record of cwltool's log, as a whole line: its level first (after a time stamp with
+# --timestamps), so that a tool's own stderr, passed through too, is not taken for one
+# unless it imitates one.
+LOG_RECORD = r"^(?:\[[^\]]*\] )?(?:DEBUG|INFO|WARNING|ERROR|CRITICAL) "
+STEP_COMPLETED = re.compile(LOG_RECORD + r"\[step (?P<step>.+)\] completed (?P<status>\w+)$")
+JOB_EXITED = re.compile(LOG_RECORD + r"\[job (?P<job>.+)\] exited with status: (?P<code>-?\d+)$")
 # cwltool colours its log on a terminal; the codes are no part of a step's name.
 COLOUR_CODE = re.compile(r"\x1b\[[0-9;]*m")
 # A log line longer than this is no step event: it is not parsed (it still passes through).
@@ -139,13 +143,13 @@ class StepFollower:
     def feed(self, line: str) -> None:
         if len(line) > LONGEST_EVENT_LINE or "[" not in line:
             return
-        text = COLOUR_CODE.sub("", line)
-        exited = JOB_EXITED.search(text)
+        text = COLOUR_CODE.sub("", line).rstrip("\r")
+        exited = JOB_EXITED.match(text)
         if exited is not None:
             with self.lock:
                 self.exit_codes[exited["job"]] = int(exited["code"])
             return
-        completed = STEP_COMPLETED.search(text)
+        completed = STEP_COMPLETED.match(text)
         if completed is None:
             return
         step, status = completed["step"], completed["status"]
