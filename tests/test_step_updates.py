@@ -28,6 +28,8 @@ from tests.cwlrun import run_cwl, runner_command, runner_env, validate
 
 TESTS = Path(__file__).resolve().parent
 STEPS = TESTS / "workflows" / "steps" / "steps.cwl"
+# The same in CWL v1.0's list form, with `#` ids and sources.
+STEPS_IN_LISTS = STEPS.with_name("steps-lists.cwl")
 UPDATE_JOB_TOOL = TESTS.parent / "cwl" / "update-job.cwl"
 STEP_NAMES = {"split", "square", "count", "total", "summarise"}
 STEP_MESSAGE = re.compile(r"(?P<step>\w+) finished \((?P<done>\d+) of (?P<total>\d+)\)")
@@ -259,9 +261,9 @@ def test_an_unknown_runner_gets_the_start_and_final_updates_only(
 
 
 def wrap_with_step_updates(
-    update_job: RunCommand, wrapped: Path, *options: str
+    update_job: RunCommand, wrapped: Path, *options: str, original: Path = STEPS
 ) -> subprocess.CompletedProcess[str]:
-    result = update_job("wrap", "--step-updates", str(STEPS), "-o", str(wrapped), *options)
+    result = update_job("wrap", "--step-updates", str(original), "-o", str(wrapped), *options)
     assert result.returncode == 0, result.stderr
     validated = validate(wrapped, cwd=wrapped.parent)
     assert validated.returncode == 0, validated.stderr
@@ -278,11 +280,12 @@ def wrapped_job(topic: Subscription, job_id: str, summarise_exit: int = 0) -> di
     }
 
 
+@pytest.mark.parametrize("original", [STEPS, STEPS_IN_LISTS], ids=["maps", "lists"])
 def test_a_wrapper_with_step_updates_tells_each_step_in_order(
-    testbed: LocalTopics, update_job: RunCommand, tmp_path: Path
+    testbed: LocalTopics, update_job: RunCommand, tmp_path: Path, original: Path
 ) -> None:
     wrapped = tmp_path / "steps-updates.cwl"
-    wrap_with_step_updates(update_job, wrapped)
+    wrap_with_step_updates(update_job, wrapped, original=original)
     job = wrapped_job(testbed.fifo, "wrap-steps-ok")
     result = run_cwl(wrapped, job, tmp_path / "run", "--parallel", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-4000:]
@@ -394,3 +397,47 @@ def test_a_wrapper_with_step_updates_on_toil_under_run(
     # Each update once, though Toil retries the failed step: the run's start, the wrapper's
     # start, then the step updates.
     assert [m["status"] for m in messages].count("running") == 2 + len(done)
+
+
+def test_step_updates_take_no_name_of_the_originals(update_job: RunCommand, tmp_path: Path) -> None:
+    yaml = YAML()
+    workflow = yaml.load(STEPS.read_text(encoding="utf-8"))
+    # A step and an output named as the wrapper names its own, and an input as well.
+    workflow["steps"]["update_job_after_split"] = workflow["steps"].pop("count")
+    workflow["steps"]["summarise"]["in"]["count"] = "update_job_after_split/result"
+    workflow["outputs"]["update_job_step_updates"] = {
+        "type": "File",
+        "outputSource": "split/parts",
+    }
+    workflow["outputs"]["update_job_step_updates"]["type"] = "File[]"
+    workflow["inputs"]["update_job_started"] = {"type": "string", "default": "mine"}
+    original = tmp_path / "steps" / "clashing.cwl"
+    original.parent.mkdir()
+    for tool in STEPS.parent.glob("*.cwl"):
+        (original.parent / tool.name).write_text(tool.read_text())
+    with original.open("w", encoding="utf-8") as stream:
+        yaml.dump(workflow, stream)
+    wrapped = tmp_path / "wrapped.cwl"
+    wrap_with_step_updates(update_job, wrapped, original=original)
+    copy = YAML(typ="safe").load(wrapped.read_text())["$graph"][1]
+    assert copy["inputs"]["update_job_started"] == {"type": "string", "default": "mine"}
+    assert copy["outputs"]["update_job_step_updates"]["outputSource"] == "split/parts"
+    assert copy["steps"]["update_job_after_split"]["run"].endswith("reduce.cwl")
+    assert copy["steps"]["update_job_after_split_"]["run"] == "#update-job-best-effort"
+
+
+def test_a_packed_workflow_is_refused_in_one_line(update_job: RunCommand, tmp_path: Path) -> None:
+    packed = tmp_path / "packed.cwl"
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("cwltool")), "--pack", str(STEPS)],
+        capture_output=True, text=True, check=True, env=runner_env(),
+    )  # fmt: skip
+    packed.write_text(result.stdout)
+    wrapped = tmp_path / "wrapped.cwl"
+    refused = update_job("wrap", "--step-updates", f"{packed}#main", "-o", str(wrapped))
+    assert refused.returncode == 2
+    assert refused.stderr == (
+        f"update-job: error: --step-updates: {packed}#main is a packed document: wrap the "
+        "workflow it was packed from\n"
+    )
+    assert not wrapped.exists()

@@ -179,6 +179,12 @@ class Original:
         return free_name(AFTER_START, {p.name for p in self.inputs})
 
     @property
+    def step_updates_output(self) -> str:
+        """The name of the last step update's receipt among the outputs of the copy with
+        step updates: none of the original's."""
+        return free_name(STEP_UPDATES_OUTPUT, {p.name for p in self.outputs})
+
+    @property
     def passed(self) -> list[Parameter]:
         """The inputs the wrapper has and passes on: all but the `after` it feeds itself."""
         return [p for p in self.inputs if not (self.waits_by_after and p.name == AFTER)]
@@ -597,11 +603,11 @@ def main_workflow(
     }
     if with_updates is not None:
         main["steps"][step] = with_updates_step(original, tool, inputs, with_updates)
-        if STEP_UPDATES_OUTPUT in with_updates["outputs"]:
+        if original.step_updates_output in with_updates["outputs"]:
             # The end update waits for the last step update, which waits for the others.
             end_in = main["steps"][END_STEP]["in"]
             end_in[AFTER if AFTER in tool.inputs else AFTER_ORIGINAL] = (
-                f"{step}/{STEP_UPDATES_OUTPUT}"
+                f"{step}/{original.step_updates_output}"
             )
     if original.reports_exit_code:
         main["steps"][EXIT_STEP] = exit_step(tool, step)
@@ -642,8 +648,8 @@ def with_updates_step(
     step_in.update((name, name) for name in inputs.added)
     step_in[original.after_start] = f"{START_STEP}/{tool.outputs[0]}"
     out = [p.name for p in original.outputs]
-    if STEP_UPDATES_OUTPUT in with_updates["outputs"]:
-        out.append(STEP_UPDATES_OUTPUT)
+    if original.step_updates_output in with_updates["outputs"]:
+        out.append(original.step_updates_output)
     return {"run": f"#{with_updates['id']}", "in": step_in, "out": out}
 
 
@@ -660,9 +666,9 @@ def step_updates_workflow(
     nothing from the update steps: what they receive and produce is the same."""
     written = original.written
     if original.fragment or "$graph" in written:
+        given = replace(original, path=str(original.source)).reference
         raise CannotWrap(
-            f"--step-updates: {original.reference} is a packed document: wrap the workflow "
-            "it was packed from"
+            f"--step-updates: {given} is a packed document: wrap the workflow it was packed from"
         )
     steps = as_map(written.get("steps"), "steps")
     workflow: dict[str, Any] = {"class": "Workflow", "id": f"{step}{WITH_STEP_UPDATES_SUFFIX}"}
@@ -684,12 +690,15 @@ def step_updates_workflow(
             "doc": "The start update's receipt: the steps wait for it, and do not use it.",
         },
     }
-    outputs = as_map(written.get("outputs"), "outputs")
+    outputs = {
+        name: relative_sources(body, "outputSource")
+        for name, body in as_map(written.get("outputs"), "outputs").items()
+    }
     copied = {name: rebased(body, original.source, directory) for name, body in steps.items()}
     updates = update_steps(copied, tool, inputs)
     if updates:
         last, _ = list(updates.values())[-1]
-        outputs[STEP_UPDATES_OUTPUT] = {
+        outputs[original.step_updates_output] = {
             "type": "File?",
             "doc": "The last step update's receipt: the end update waits for it.",
             "outputSource": f"{last}/{tool.outputs[0]}",
@@ -798,6 +807,18 @@ def rebased(step: Any, source: Path, directory: Path) -> dict[str, Any]:
     if not isinstance(step, dict):
         raise CannotWrap("--step-updates: a step is not a map")
     body = dict(step)
+    body["in"] = {
+        name: relative_sources(value, "source")
+        for name, value in as_map(body.get("in"), "in").items()
+    }
+    body["out"] = [
+        short_id(each["id"] if isinstance(each, dict) else each) for each in body.get("out") or []
+    ]
+    if isinstance(body.get("scatter"), str | list):
+        scatter = body["scatter"]
+        body["scatter"] = (
+            [short_id(x) for x in scatter] if isinstance(scatter, list) else short_id(scatter)
+        )
     run = body.get("run")
     if isinstance(run, str):
         target = urlparse(urljoin(source.as_uri(), run))
@@ -807,6 +828,27 @@ def rebased(step: Any, source: Path, directory: Path) -> dict[str, Any]:
         else:
             body["run"] = target.geturl()
     return body
+
+
+def short_id(value: Any) -> str:
+    """A step's output or input as its short name (`#step/out` -> `out`)."""
+    return str(value).lstrip("#").rpartition("/")[2]
+
+
+def relative_sources(value: Any, field: str) -> Any:
+    """A step input's or workflow output's sources relative to the workflow they are in
+    (`#step/out` -> `step/out`, `#input` -> `input`): in the packed wrapper, a reference
+    from the top of the document names no process of the copy."""
+    if isinstance(value, str):
+        return value.lstrip("#") if field == "source" else value
+    if not isinstance(value, dict) or field not in value:
+        return value
+    sources = value[field]
+    if isinstance(sources, list):
+        cleaned: Any = [str(each).lstrip("#") for each in sources]
+    else:
+        cleaned = str(sources).lstrip("#")
+    return {**value, field: cleaned}
 
 
 def best_effort_copy(copy: dict[str, Any]) -> dict[str, Any]:
