@@ -108,9 +108,9 @@ def test_each_step_shows_in_the_document_as_it_finishes(
     assert updates[-1]["step"] == "summarise"
     progress = [m["progress"] for m in messages[1:-1]]
     assert progress == [100 * n // 5 for n in done]
-    # Coalesced: step updates come at least a second apart (the last, sent as the runner
-    # ends, aside).
-    times = [moment(m) for m in messages[1:-2]]
+    # Coalesced: the start and the step updates come at least a second apart (the last,
+    # sent as the runner ends, aside).
+    times = [moment(m) for m in messages[:-2]]
     assert all(
         (later - earlier).total_seconds() >= 1 for earlier, later in itertools.pairwise(times)
     )
@@ -324,10 +324,10 @@ def test_a_failing_wrapped_step_under_run_ends_failed_after_its_step_updates(
     # The run stops at the failed step: the updates told are those of the steps before it
     # that the runner got to, in order.
     assert done == list(range(1, len(done) + 1))
-    assert 2 <= len(done) <= 4
+    assert len(done) <= 4
     assert messages[-1]["status"] == "failed"
     document = assert_progress_only_grows(messages, "wrap-steps-fail")
-    assert (document["status"], document["progress"]) == ("failed", 20 * len(done))
+    assert (document["status"], document.get("progress", 0)) == ("failed", 20 * len(done))
 
 
 def test_a_step_update_that_fails_does_not_fail_the_run(
@@ -392,8 +392,8 @@ def test_a_wrapper_with_step_updates_on_toil_under_run(
     else:
         assert result.returncode != 0
         assert done == list(range(1, len(done) + 1))
-        assert 2 <= len(done) <= 4
-        assert (document["status"], document["progress"]) == ("failed", 20 * len(done))
+        assert len(done) <= 4
+        assert (document["status"], document.get("progress", 0)) == ("failed", 20 * len(done))
     # Each update once, though Toil retries the failed step: the run's start, the wrapper's
     # start, then the step updates.
     assert [m["status"] for m in messages].count("running") == 2 + len(done)

@@ -327,6 +327,7 @@ class Supervisor:
         forwarder = self.forwarder
         with forwarder.installed():
             interrupted = self.send_best_effort(start)
+            self.last_update_at = time.monotonic()  # step updates come a second after it
             if interrupted is not None or forwarder.received is not None:
                 signum = interrupted or forwarder.received or signal.SIGTERM
                 not_run = f"{signal_name(signum)} before {name} started: not run"
