@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
+import signal
 import subprocess
 import sys
 from datetime import datetime
@@ -22,7 +23,7 @@ import pytest
 from ruamel.yaml import YAML
 
 from localaws import LOCAL_AWS_ENV, Subscription
-from tests.conftest import LocalTopics, RunCommand, topic_args
+from tests.conftest import LocalTopics, RunCommand, started_update_job, topic_args, wait_for
 from tests.consumer import document_after
 from tests.cwlrun import run_cwl, runner_command, runner_env, validate
 
@@ -441,3 +442,25 @@ def test_a_packed_workflow_is_refused_in_one_line(update_job: RunCommand, tmp_pa
         "workflow it was packed from\n"
     )
     assert not wrapped.exists()
+
+
+def test_a_signal_stops_step_updates_and_the_final_update_still_goes(
+    testbed: LocalTopics, tmp_path: Path
+) -> None:
+    # Steps keep finishing after the signal: none of them is told after it.
+    bursts = [[completed("split")], *[[completed(name)] for name in ("square", "count")] * 10]
+    runner = fake_cwltool(tmp_path, bursts, pause=0.3, exit_code=0)
+    script = runner.read_text().replace(
+        "import sys, time",
+        "import signal, sys, time\nsignal.signal(signal.SIGTERM, lambda *_: None)",
+    )
+    runner.write_text(script)
+    args = ["run", "--job-id", "steps-signal", *topic_args(testbed.fifo), "--step-updates"]
+    with started_update_job(*args, "--kill-after", "1", "--", str(runner), str(STEPS)) as process:
+        wait_for(testbed.fifo, 2)  # the start, and split's update
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 128 + signal.SIGTERM, stderr
+    messages = [delivery.message for delivery in testbed.fifo.receive()]
+    assert [m["status"] for m in messages] == ["failed"]
+    assert messages[0]["message"].startswith("terminated by SIGTERM")

@@ -455,12 +455,7 @@ class Supervisor:
     def send_running(self, message: str, progress: float | None = None) -> None:
         """A heartbeat or step update, best effort; a signal that came while it was being
         delivered is passed on to the command."""
-        try:
-            update = make_update(self.job.id, "running", message=message, progress=progress)
-        except InvalidUpdate as error:
-            # A step's name that cannot go in a message (control characters): not told.
-            self.warn(f"not sent: {error}")
-            return
+        update = make_update(self.job.id, "running", message=message, progress=progress)
         interrupted = self.send_best_effort(update)
         self.last_update_at = time.monotonic()
         if interrupted is not None:
