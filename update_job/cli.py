@@ -564,6 +564,13 @@ class RunReporting:
     help="After passing SIGTERM or SIGINT on, kill COMMAND (SIGKILL, its process group "
     "too) if it still runs this many seconds later; the final update still goes.",
 )
+@click.option(
+    "--step-updates",
+    is_flag=True,
+    help="COMMAND is cwltool: follow its steps in its log (stderr, passed through) and "
+    "publish `running` as they finish, with `progress` the share of the workflow's steps "
+    "finished and `message` the step; a failed step is named in the final update.",
+)
 @sender_options
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 @click.pass_context
@@ -576,6 +583,7 @@ def run(  # noqa: PLR0913, PLR0917 - click hands each option over as an argument
     outputs_from_stdout: bool,
     heartbeat: float | None,
     kill_after: float,
+    step_updates: bool,
     sender: Sender,
     command: tuple[str, ...],
 ) -> None:
@@ -605,7 +613,7 @@ def run(  # noqa: PLR0913, PLR0917 - click hands each option over as an argument
         user_id=user_id,
         start_time="now",
     )
-    supervision = Supervision(command, outputs_from_stdout, heartbeat, kill_after)
+    supervision = Supervision(command, outputs_from_stdout, heartbeat, kill_after, step_updates)
     status = Supervisor(job, supervision, sender, RunReporting()).run()
     ctx.exit(process_exit_status(status))
 
@@ -628,7 +636,13 @@ cli.add_command(run)
     help="The Update Job CommandLineTool to copy into the wrapper (default: the one "
     "installed with update-job, cwl/update-job.cwl).",
 )
-def wrap(workflow: str, output: Path | None, tool: Path | None) -> None:
+@click.option(
+    "--step-updates",
+    is_flag=True,
+    help="WORKFLOW.cwl is a workflow: run a copy of it with a best-effort `running` update "
+    "after each of its steps (`STEP finished (K of N)`, progress K/N; never backwards).",
+)
+def wrap(workflow: str, output: Path | None, tool: Path | None, step_updates: bool) -> None:
     """Write a CWL workflow that runs WORKFLOW.cwl between a start and an end update.
 
     WORKFLOW.cwl is a workflow or a tool (FILE#ID in a packed file), CWL v1.0 to v1.2. The
@@ -641,7 +655,7 @@ def wrap(workflow: str, output: Path | None, tool: Path | None) -> None:
     # cwl-utils is slow to import and optional: only this command loads it.
     from update_job.wrap import wrap_workflow
 
-    text = wrap_workflow(workflow, output, tool)
+    text = wrap_workflow(workflow, output, tool, step_updates)
     if output is None:
         click.echo(text, nl=False)
     else:

@@ -26,6 +26,14 @@ from update_job.errors import DeliveryFailed, DeliveryInterrupted, InvalidUpdate
 from update_job.interrupts import TERMINATING_SIGNALS, signal_name
 from update_job.message import JobUpdate, make_update
 from update_job.sender import Receipt, Sender
+from update_job.steps import (
+    LONGEST_EVENT_LINE,
+    StepFollower,
+    StepsUnknown,
+    follows_steps,
+    top_level_steps,
+    workflow_document,
+)
 from update_job.values import cwl_locations
 
 
@@ -59,6 +67,13 @@ OBJECT_CANDIDATES = 8
 DEFAULT_KILL_AFTER = 10.0
 # How often the wait for the command looks at the clock (grace period, heartbeats).
 WAIT_STEP = 0.25
+# Step updates come no faster than one in this many seconds: steps that finish closer
+# together are told in one update, the latest state (heartbeats count as updates too).
+STEP_UPDATE_INTERVAL = 1.0
+# How long, after the command has ended, to wait for its workflow's steps to be read (they
+# are read while it runs, and a short command may end first): the final update names the
+# failed step only once they are.
+STEPS_READ_GRACE = 30.0
 
 
 @dataclass(frozen=True)
@@ -69,6 +84,7 @@ class Supervision:
     outputs_from_stdout: bool = False
     heartbeat: float | None = None
     kill_after: float = DEFAULT_KILL_AFTER
+    step_updates: bool = False
 
     @property
     def name(self) -> str:
@@ -213,6 +229,41 @@ def group_alive(pgid: int) -> bool:
     return True
 
 
+class StderrFollower:
+    """Copies the command's stderr to ours byte for byte as it comes, and tells `follower`
+    each of its lines, for the runner's step events."""
+
+    def __init__(self, source: IO[bytes], follower: StepFollower) -> None:
+        self.source = source
+        self.follower = follower
+        self.thread = threading.Thread(target=self.copy, name="stderr-follower", daemon=True)
+        self.thread.start()
+
+    def copy(self) -> None:
+        passing = True
+        pending = b""
+        fd = self.source.fileno()
+        while chunk := os.read(fd, 65536):
+            if passing:
+                try:
+                    write_all(sys.stderr.fileno(), chunk)
+                except (OSError, ValueError, AttributeError):
+                    passing = False  # as StdoutTee: the command goes on, unheard
+            *lines, pending = (pending + chunk).split(b"\n")
+            for line in lines:
+                self.follower.feed(line.decode("utf-8", "replace"))
+            # A line longer than any step event is not one: not kept whole.
+            pending = pending[-(LONGEST_EVENT_LINE + 1) :]
+        if pending:
+            self.follower.feed(pending.decode("utf-8", "replace"))
+        self.source.close()
+
+    def finish(self) -> bool:
+        """Wait for the command's stderr to close; whether it did."""
+        self.thread.join(STDOUT_CLOSE_GRACE)
+        return not self.thread.is_alive()
+
+
 def write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
@@ -268,6 +319,11 @@ class Supervisor:
         self.reporting = reporting
         self.warn = reporting.warn
         self.forwarder = SignalForwarder(supervision.kill_after)
+        # --step-updates: the runner's steps, and what of them was published when.
+        self.follower: StepFollower | None = None
+        self.steps_reader: threading.Thread | None = None
+        self.steps_published = 0
+        self.last_update_at = -math.inf
 
     def run(self) -> int:
         """Run the command between a `running` and a final update; the status to exit with.
@@ -283,6 +339,7 @@ class Supervisor:
         forwarder = self.forwarder
         with forwarder.installed():
             interrupted = self.send_best_effort(start)
+            self.last_update_at = time.monotonic()  # step updates come a second after it
             if interrupted is not None or forwarder.received is not None:
                 signum = interrupted or forwarder.received or signal.SIGTERM
                 not_run = f"{signal_name(signum)} before {name} started: not run"
@@ -306,10 +363,12 @@ class Supervisor:
     def run_command(self) -> Outcome:
         supervision, forwarder, warn = self.supervision, self.forwarder, self.warn
         name = supervision.name
+        follower = self.follow_steps() if supervision.step_updates else None
         try:
             child = subprocess.Popen(
                 list(supervision.command),
                 stdout=subprocess.PIPE if supervision.outputs_from_stdout else None,
+                stderr=None if follower is None else subprocess.PIPE,
                 process_group=0 if forwarder.own_group else None,
             )
         except OSError as error:
@@ -321,8 +380,14 @@ class Supervisor:
         started = time.monotonic()
         forwarder.attach(child)
         tee = None if child.stdout is None else StdoutTee(child.stdout)
+        log = (
+            None
+            if child.stderr is None or follower is None
+            else StderrFollower(child.stderr, follower)
+        )
         returncode = self.wait_for_command(child, started)
         self.kill_group_leftovers(child)
+        failure = None if log is None else self.last_of_steps(log)
         code = exit_status(returncode)
         if forwarder.received is not None:
             signum = forwarder.received
@@ -340,6 +405,8 @@ class Supervisor:
             )
         elif returncode < 0:
             outcome = Outcome(code, f"{name} was killed by {signal_name(-returncode)}")
+        elif failure is not None and code != 0:
+            outcome = Outcome(code, f"{failure} ({name} exited with code {code})")
         else:
             outcome = Outcome(code, f"{name} exited with code {code}")
         if tee is not None:
@@ -347,6 +414,79 @@ class Supervisor:
                 warn(f"{name}'s stdout is still open (a process it left behind?): not waiting")
             outcome.outputs = self.output_object(bytes(tee.tail))
         return outcome
+
+    def follow_steps(self) -> StepFollower | None:
+        """A follower of the runner's steps, whose total is read alongside the run (the
+        command does not wait for it); None if the command is no runner this can follow."""
+        command = self.supervision.command
+        if not follows_steps(command):
+            self.warn(
+                f"--step-updates: cannot follow the steps of {self.supervision.name} (not "
+                "cwltool): start and final updates only"
+            )
+            return None
+        follower = self.follower = StepFollower()
+        self.steps_reader = threading.Thread(
+            target=self.read_steps,
+            args=(follower, workflow_document(command)),
+            name="steps-reader",
+            daemon=True,
+        )
+        self.steps_reader.start()
+        return follower
+
+    def read_steps(self, follower: StepFollower, document: str | None) -> None:
+        steps: list[str] | None = None
+        try:
+            if document is None:
+                self.warn("--step-updates: no .cwl file on the command line: no progress")
+            else:
+                steps = top_level_steps(document)
+        except StepsUnknown as error:
+            self.warn(f"--step-updates: {error}: no progress")
+        except Exception as error:  # nothing in it may cost the run its updates
+            self.warn(f"--step-updates: cannot read the steps: {describe_error(error)}")
+        finally:
+            follower.know_steps(steps)
+
+    def last_of_steps(self, log: StderrFollower) -> str | None:
+        """Once the command has ended: its last step update, if not yet published (before
+        the final update, never after), and the failed step, if one did."""
+        if not log.finish():
+            self.warn(f"{self.supervision.name}'s stderr is still open: not waiting")
+        if self.steps_reader is not None:
+            self.steps_reader.join(STEPS_READ_GRACE)
+            if self.steps_reader.is_alive():
+                self.warn("--step-updates: the workflow's steps are still being read: not waiting")
+        self.publish_steps(coalesce=False)
+        state = None if self.follower is None else self.follower.state()
+        return None if state is None else state.failure
+
+    def publish_steps(self, coalesce: bool = True) -> None:
+        """A `running` update with the steps finished so far, if more have since the last
+        one and (to `coalesce`) the last update is STEP_UPDATE_INTERVAL old. None once a
+        signal asked the command to stop: only its final update is to come."""
+        follower = self.follower
+        if follower is None or self.forwarder.received is not None:
+            return
+        state = follower.state()
+        if state is None or state.finished <= self.steps_published:
+            return
+        if coalesce and time.monotonic() < self.last_update_at + STEP_UPDATE_INTERVAL:
+            return
+        self.steps_published = state.finished
+        self.send_running(state.message, state.progress)
+
+    def send_running(
+        self, message: str, progress: float | None = None, heartbeat: bool = False
+    ) -> None:
+        """A `heartbeat` or step update, best effort; a signal that came while it was being
+        delivered is passed on to the command."""
+        update = make_update(self.job.id, "running", message=message, progress=progress)
+        interrupted = self.send_best_effort(update, heartbeat)
+        self.last_update_at = time.monotonic()
+        if interrupted is not None:
+            self.forwarder.handle(interrupted)
 
     def wait_for_command(self, child: subprocess.Popen[bytes], started: float) -> int:
         """Wait for the command, publishing `running` every heartbeat, and killing it if it
@@ -371,17 +511,12 @@ class Supervisor:
                     f"{signal_name(forwarder.received or signal.SIGTERM)}: killing it"
                 )
                 forwarder.kill()
+            self.publish_steps()
             if heartbeat is not None and now >= next_beat and forwarder.received is None:
                 elapsed = now - started
                 # Whole seconds, unless heartbeats come faster than that.
                 shown = f"{elapsed:.0f}" if heartbeat >= 1 else f"{elapsed:.1f}"
-                beat = make_update(
-                    self.job.id, "running", message=f"{supervision.name} running for {shown} s"
-                )
-                interrupted = self.send_best_effort(beat, heartbeat=True)
-                if interrupted is not None:
-                    # The signal came while the heartbeat was being delivered: pass it on now.
-                    forwarder.handle(interrupted)
+                self.send_running(f"{supervision.name} running for {shown} s", heartbeat=True)
                 # A slow delivery delays the next heartbeat rather than bunching them up.
                 next_beat = max(next_beat, time.monotonic()) + heartbeat
 

@@ -20,12 +20,18 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import os
 import re
+import tempfile
 import textwrap
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, NamedTuple
+from urllib.parse import quote, unquote, urljoin, urlparse
+from urllib.request import url2pathname
 
 from update_job.errors import InvalidUpdate
 
@@ -50,14 +56,30 @@ START_STEP, END_STEP = "job_started", "job_finished"
 # `after` input if it has one for the purpose (as the Update Job tool and the example's
 # stages do).
 AFTER = "after"
+# The types of an `after` input that the start update's receipt (a File) can be given to.
+RECEIPT_TYPES = frozenset({"Any", "File"})
 # An original without one runs inside a workflow of this id (after its step's name) that
-# takes the receipt as an input of that name: a step starts once all its inputs are there.
+# takes the receipt as an input of this name (or, if the original has an input of that
+# name, the name with `_` added until it has none): a step starts once all its inputs are
+# there.
 AFTER_START_SUFFIX = "_after_start"
 AFTER_START = "update_job_started"
 # ... and the end update waits for the original, if the tool has no `after` input for it.
 AFTER_ORIGINAL = "update_job_after"
 # An original that reports its own failure, as the example's stages do, has this output.
 EXIT_CODE = "exit_code"
+# --step-updates: the original workflow, copied with an update step after each of its
+# steps, as the workflow of this id (after its step's name) ...
+WITH_STEP_UPDATES_SUFFIX = "_with_step_updates"
+# ... whose update steps are named this and the step's name (or with `_` added, until no
+# step of the original has the name) ...
+STEP_UPDATE_PREFIX = "update_job_after_"
+# ... and run the Update Job tool copied as this, which succeeds whatever update-job exits
+# with: a step update never makes the run fail.
+BEST_EFFORT_TOOL_ID = "update-job-best-effort"
+ANY_EXIT_CODE = list(range(256))
+# The copy's output that is the last step update's receipt: the end update waits for it.
+STEP_UPDATES_OUTPUT = "update_job_step_updates"
 
 PRIMITIVE_TYPES = frozenset(
     {"null", "boolean", "int", "long", "float", "double", "string", "File", "Directory", "Any"}
@@ -120,22 +142,52 @@ class Parameter:
 class Original:
     """What the wrapper needs to know of the wrapped workflow or tool."""
 
-    reference: str  # path (and #id) as the wrapper's `run:` names it
+    path: str  # relative to the wrapper, as written (any character a file name may have)
+    fragment: str  # the process's id in a packed file, or ""
     kind: str  # Workflow, CommandLineTool, ExpressionTool
     label: str | None
     inputs: list[Parameter]
     outputs: list[Parameter]
+    source: Path  # the original's file, absolute
+    written: dict[str, Any]  # the original's document as written (plain data)
+
+    @property
+    def reference(self) -> str:
+        """The path (and #id), for people."""
+        return self.path + (f"#{self.fragment}" if self.fragment else "")
+
+    @property
+    def run(self) -> str:
+        """The path (and #id) as the wrapper's `run:` names it: a URI reference, in which a
+        file name's `%`, `?`, `#` or space would otherwise mean something else."""
+        return quote(self.path) + (f"#{quote(self.fragment)}" if self.fragment else "")
 
     @property
     def file_name(self) -> str:
-        return Path(self.reference.partition("#")[0]).name
+        return Path(self.path).name
 
     @property
     def waits_by_after(self) -> bool:
-        """Whether the original has an optional `after` input, to wait for the start with."""
+        """Whether the original has an optional `after` input that can take the start
+        update's receipt, to wait for the start with."""
         return any(
-            p.name == AFTER and optional(p.fields["type"]) == p.fields["type"] for p in self.inputs
+            p.name == AFTER
+            and optional(p.fields["type"]) == p.fields["type"]
+            and takes_receipt(p.fields["type"])
+            for p in self.inputs
         )
+
+    @property
+    def after_start(self) -> str:
+        """The name of the receipt's input of the workflow around the original: none of
+        the original's."""
+        return free_name(AFTER_START, {p.name for p in self.inputs})
+
+    @property
+    def step_updates_output(self) -> str:
+        """The name of the last step update's receipt among the outputs of the copy with
+        step updates: none of the original's."""
+        return free_name(STEP_UPDATES_OUTPUT, {p.name for p in self.outputs})
 
     @property
     def passed(self) -> list[Parameter]:
@@ -145,6 +197,17 @@ class Original:
     @property
     def reports_exit_code(self) -> bool:
         return any(p.name == EXIT_CODE and p.fields["type"] == "int" for p in self.outputs)
+
+
+def takes_receipt(kind: Any) -> bool:
+    members = kind if isinstance(kind, list) else [kind]
+    return any(isinstance(member, str) and member in RECEIPT_TYPES for member in members)
+
+
+def free_name(name: str, taken: set[str]) -> str:
+    while name in taken:
+        name = f"{name}_"
+    return name
 
 
 @dataclass(frozen=True)
@@ -172,20 +235,20 @@ class UpdateInputs(NamedTuple):
     given: dict[str, str]
 
 
-def wrap_workflow(source: str, output: Path | None = None, tool: Path | None = None) -> str:
+def wrap_workflow(
+    source: str, output: Path | None = None, tool: Path | None = None, step_updates: bool = False
+) -> str:
     """The wrapper for the CWL document `source` (a path, optionally `#id`), as YAML; also
-    written to `output` when given. CannotWrap, in one line, when it cannot be."""
-    path, _, fragment = source.partition("#")
+    written to `output` when given; with `step_updates`, an update after each of a
+    workflow's steps. CannotWrap, in one line, when it cannot be."""
+    path, fragment = split_source(source)
     original_path = Path(path)
     if not original_path.is_file():
         raise CannotWrap(f"cannot read {path}: no such file")
     base = (output.parent if output is not None else Path.cwd()).resolve()
-    reference = os.path.relpath(original_path.resolve(), base) + (
-        f"#{fragment}" if fragment else ""
-    )
     if output is not None and output.resolve() == original_path.resolve():
         raise CannotWrap(f"-o {output} would overwrite the workflow it wraps")
-    original = load_original(original_path, fragment, reference)
+    original = load_original(original_path, fragment)
     tool_path = tool or DEFAULT_TOOL
     if not tool_path.is_file():
         raise CannotWrap(
@@ -193,13 +256,73 @@ def wrap_workflow(source: str, output: Path | None = None, tool: Path | None = N
         )
     update_tool = load_tool(tool_path)
     wrapper_name = output.name if output is not None else "wrapped.cwl"
-    text = dump(packed(original, update_tool, wrapper_name), original)
+
+    def wrapper_in(directory: Path) -> str:
+        relative = replace(original, path=os.path.relpath(original_path.resolve(), directory))
+        steps_from = directory if step_updates and original.kind == "Workflow" else None
+        return dump(packed(relative, update_tool, wrapper_name, steps_from), relative)
+
+    check_valid(wrapper_in, wrapper_name)
+    text = wrapper_in(base)
     if output is not None:
         try:
             output.write_text(text, encoding="utf-8")
         except OSError as error:
             raise CannotWrap(f"cannot write {output}: {error.strerror or error}") from None
     return text
+
+
+def split_source(source: str) -> tuple[str, str]:
+    """The path and the #id of WORKFLOW.cwl[#ID]: a file's name may hold a `#` too."""
+    if "#" not in source or Path(source).is_file():
+        return source, ""
+    path, _, fragment = source.rpartition("#")
+    return path, fragment
+
+
+def check_valid(wrapper_in: Any, name: str) -> None:
+    """CannotWrap unless the wrapper is valid CWL to cwltool, as `cwltool --validate` finds
+    it: written, as `wrapper_in` makes it for a directory, to a temporary one (its `run:`
+    the original's path from there) and loaded as a runner loads it."""
+    try:
+        from cwltool.context import LoadingContext
+        from cwltool.load_tool import fetch_document, make_tool, resolve_and_validate_document
+        from cwltool.workflow import default_make_tool
+    except ImportError:
+        raise CannotWrap(MISSING_CWL_UTILS) from None
+    with tempfile.TemporaryDirectory(prefix="update-job-wrap-") as directory:
+        path = Path(directory) / name
+        path.write_text(wrapper_in(Path(directory)), encoding="utf-8")
+        try:
+            with runner_logs_silenced():
+                context = LoadingContext(
+                    {
+                        "do_validate": True,
+                        "skip_schemas": True,
+                        "construct_tool_object": default_make_tool,
+                    }
+                )
+                context, document, uri = fetch_document(str(path), context)
+                context, uri = resolve_and_validate_document(context, document, uri)
+                make_tool(uri, context)
+        except Exception as error:  # schema-salad's and cwltool's errors alike
+            raise CannotWrap(
+                f"cannot wrap: the wrapper would not be valid CWL: {one_line(error)}"
+            ) from None
+
+
+@contextmanager
+def runner_logs_silenced() -> Iterator[None]:
+    """cwltool and schema-salad log to stderr as they load: wrap says only the one line."""
+    loggers = [logging.getLogger(name) for name in ("cwltool", "salad")]
+    before = [each.disabled for each in loggers]
+    for each in loggers:
+        each.disabled = True
+    try:
+        yield
+    finally:
+        for each, disabled in zip(loggers, before, strict=True):
+            each.disabled = disabled
 
 
 def one_line(error: BaseException) -> str:
@@ -243,8 +366,8 @@ def shortname(uri: str) -> str:
     return str(salad_shortname(uri))
 
 
-def load_original(path: Path, fragment: str, reference: str) -> Original:
-    process = load_cwl(path, fragment).process
+def load_original(path: Path, fragment: str) -> Original:
+    document, process = load_cwl(path, fragment)
     from cwl_utils.parser.utils import convert_stdstreams_to_files  # loaded: it is there
 
     kind = type(process).__name__
@@ -259,7 +382,9 @@ def load_original(path: Path, fragment: str, reference: str) -> Original:
             f"{path} has no outputs: the end update could not wait for it to finish "
             "(run it with `update-job run` instead)"
         )
-    return Original(reference, kind, process.label, inputs, outputs)
+    return Original(
+        str(path), fragment, kind, process.label, inputs, outputs, path.resolve(), document
+    )
 
 
 def input_parameter(parameter: Any) -> Parameter:
@@ -369,14 +494,12 @@ def load_tool(path: Path) -> Tool:
     return Tool(document, inputs, [shortname(p.id) for p in tool.outputs])
 
 
-def step_name(reference: str, taken: set[str]) -> str:
-    stem = Path(reference.partition("#")[0]).stem
+def step_name(path: str, taken: set[str]) -> str:
+    stem = Path(path).stem
     name = re.sub(r"\W", "_", stem) or "wrapped"
     if not name[0].isalpha():
         name = f"run_{name}"
-    while name in taken:
-        name = f"{name}_"
-    return name
+    return free_name(name, taken)
 
 
 def update_inputs(original: Original, tool: Tool) -> UpdateInputs:
@@ -409,10 +532,13 @@ def update_inputs(original: Original, tool: Tool) -> UpdateInputs:
     return UpdateInputs(added, given)
 
 
-def packed(original: Original, tool: Tool, wrapper_name: str) -> dict[str, Any]:
+def packed(
+    original: Original, tool: Tool, wrapper_name: str, steps_from: Path | None = None
+) -> dict[str, Any]:
     """The wrapper: `#main`, the workflow that runs the original after the start update if
     it needs one, and the tool, with the tool's namespaces (allowed only at the top of a
-    document)."""
+    document). With `steps_from` (the wrapper's directory), the original workflow is run
+    as a copy with an update step after each of its steps."""
     document: dict[str, Any] = {"cwlVersion": "v1.2"}
     if "$namespaces" in tool.document:
         document["$namespaces"] = tool.document["$namespaces"]
@@ -422,9 +548,18 @@ def packed(original: Original, tool: Tool, wrapper_name: str) -> dict[str, Any]:
         for key, value in tool.document.items()
         if not key.startswith(METADATA_PREFIXES) and key not in ("class", "id", "cwlVersion")
     )
-    step = step_name(original.reference, {START_STEP, END_STEP, EXIT_STEP})
-    graph = [main_workflow(original, tool, step, wrapper_name)]
-    if not original.waits_by_after:
+    step = step_name(original.path, {START_STEP, END_STEP, EXIT_STEP})
+    with_updates = None
+    if steps_from is not None:
+        inputs = update_inputs(original, tool)
+        with_updates = step_updates_workflow(original, tool, inputs, step, steps_from)
+        namespaces = original.written.get("$namespaces")
+        if isinstance(namespaces, dict):
+            document["$namespaces"] = {**namespaces, **document.get("$namespaces", {})}
+    graph = [main_workflow(original, tool, step, wrapper_name, with_updates)]
+    if with_updates is not None:
+        graph += [with_updates, best_effort_copy(copy)]
+    elif not original.waits_by_after:
         graph.append(after_start_workflow(original, step))
     document["$graph"] = [*graph, copy]
     if original.reports_exit_code:
@@ -445,7 +580,13 @@ def exit_with_copy() -> dict[str, Any]:
     return copy
 
 
-def main_workflow(original: Original, tool: Tool, step: str, wrapper_name: str) -> dict[str, Any]:
+def main_workflow(
+    original: Original,
+    tool: Tool,
+    step: str,
+    wrapper_name: str,
+    with_updates: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     inputs = update_inputs(original, tool)
     name = original.label or original.reference
     main: dict[str, Any] = {
@@ -465,6 +606,14 @@ def main_workflow(original: Original, tool: Tool, step: str, wrapper_name: str) 
         step: original_step(original, tool, step),
         END_STEP: end_step(original, tool, inputs, step),
     }
+    if with_updates is not None:
+        main["steps"][step] = with_updates_step(original, tool, inputs, with_updates)
+        if original.step_updates_output in with_updates["outputs"]:
+            # The end update waits for the last step update, which waits for the others.
+            end_in = main["steps"][END_STEP]["in"]
+            end_in[AFTER if AFTER in tool.inputs else AFTER_ORIGINAL] = (
+                f"{step}/{original.step_updates_output}"
+            )
     if original.reports_exit_code:
         main["steps"][EXIT_STEP] = exit_step(tool, step)
     return main
@@ -488,11 +637,229 @@ def original_step(original: Original, tool: Tool, step: str) -> dict[str, Any]:
     receipt = f"{START_STEP}/{tool.outputs[0]}"
     if original.waits_by_after:
         step_in[AFTER] = receipt
-        run = original.reference
+        run = original.run
     else:
-        step_in[AFTER_START] = receipt
+        step_in[original.after_start] = receipt
         run = f"#{step}{AFTER_START_SUFFIX}"
     return {"run": run, "in": step_in, "out": [p.name for p in original.outputs]}
+
+
+def with_updates_step(
+    original: Original, tool: Tool, inputs: UpdateInputs, with_updates: dict[str, Any]
+) -> dict[str, Any]:
+    """The original's step, running its copy with step updates, given the updates' inputs
+    and the start update's receipt (the copy starts once all its inputs are there)."""
+    step_in: dict[str, Any] = {p.name: p.name for p in original.passed}
+    step_in.update((name, name) for name in inputs.added)
+    step_in[original.after_start] = f"{START_STEP}/{tool.outputs[0]}"
+    out = [p.name for p in original.outputs]
+    if original.step_updates_output in with_updates["outputs"]:
+        out.append(original.step_updates_output)
+    return {"run": f"#{with_updates['id']}", "in": step_in, "out": out}
+
+
+def step_updates_workflow(
+    original: Original, tool: Tool, inputs: UpdateInputs, step: str, directory: Path
+) -> dict[str, Any]:
+    """The original workflow as written, its steps' processes referred to from `directory`,
+    with an update step after each of its steps: `running`, `STEP finished (K of N)` and
+    `progress` K/N. The update steps run one after another, in an order where a step comes
+    after those it takes inputs from: the K-th waits for its own step and for the update
+    before it, so when it publishes, the K steps before it in that order have finished. So
+    progress never goes back, whatever order parallel branches finish in (an update may
+    come later than its step, waiting for the updates before it). The original's steps take
+    nothing from the update steps: what they receive and produce is the same."""
+    written = original.written
+    if original.fragment or "$graph" in written:
+        given = replace(original, path=str(original.source)).reference
+        raise CannotWrap(
+            f"--step-updates: {given} is a packed document: wrap the workflow it was packed from"
+        )
+    steps = as_map(written.get("steps"), "steps")
+    workflow: dict[str, Any] = {"class": "Workflow", "id": f"{step}{WITH_STEP_UPDATES_SUFFIX}"}
+    workflow.update(
+        (key, value)
+        for key, value in written.items()
+        if not key.startswith(METADATA_PREFIXES)
+        and ":" not in key
+        and key not in ("class", "id", "cwlVersion", "steps")
+    )
+    workflow["requirements"] = with_requirement(
+        written.get("requirements"), "MultipleInputFeatureRequirement"
+    )
+    workflow["inputs"] = {
+        **as_map(written.get("inputs"), "inputs"),
+        **inputs.added,
+        original.after_start: {
+            "type": "Any?",
+            "doc": "The start update's receipt: the steps wait for it, and do not use it.",
+        },
+    }
+    outputs = {
+        name: relative_sources(body, "outputSource")
+        for name, body in as_map(written.get("outputs"), "outputs").items()
+    }
+    copied = {name: rebased(body, original.source, directory) for name, body in steps.items()}
+    updates = update_steps(copied, tool, inputs)
+    if updates:
+        last, _ = list(updates.values())[-1]
+        outputs[original.step_updates_output] = {
+            "type": "File?",
+            "doc": "The last step update's receipt: the end update waits for it.",
+            "outputSource": f"{last}/{tool.outputs[0]}",
+        }
+    workflow["outputs"] = outputs
+    # Each update step right after its step: a runner that runs one step at a time, in the
+    # order written where it has a choice (cwltool), runs it as soon as it can.
+    workflow["steps"] = {}
+    for name, body in copied.items():
+        workflow["steps"][name] = body
+        if name in updates:
+            update, update_body = updates[name]
+            workflow["steps"][update] = update_body
+    return workflow
+
+
+def update_steps(
+    steps: dict[str, Any], tool: Tool, inputs: UpdateInputs
+) -> dict[str, tuple[str, dict[str, Any]]]:
+    """An update step (its name and body) after each step that has an output to wait for,
+    by the step's name, chained in an order where each step comes after the steps it takes
+    inputs from (the last one last)."""
+    total = len(steps)
+    updates: dict[str, tuple[str, dict[str, Any]]] = {}
+    taken = set(steps)
+    previous = None
+    for count, name in enumerate(in_dependency_order(steps), start=1):
+        out = steps[name].get("out") or []
+        if not out:
+            continue  # nothing to wait for: counted in the total, never told
+        first = out[0]["id"] if isinstance(out[0], dict) else out[0]
+        sources = [f"{name}/{str(first).rpartition('/')[2].lstrip('#')}"]
+        if previous is not None:
+            sources.append(f"{previous}/{tool.outputs[0]}")
+        step_in: dict[str, Any] = dict(inputs.given)
+        step_in.update(
+            status={"default": "running"},
+            message={"default": f"{name} finished ({count} of {total})"},
+            progress={"default": 100 * count // total},
+            best_effort={"default": True},
+        )
+        step_in[AFTER] = {"source": sources, "linkMerge": "merge_nested"}
+        update = free_name(f"{STEP_UPDATE_PREFIX}{name}", taken)
+        taken.add(update)
+        body = {"run": f"#{BEST_EFFORT_TOOL_ID}", "in": step_in, "out": tool.outputs}
+        updates[name] = (update, body)
+        previous = update
+    return updates
+
+
+def in_dependency_order(steps: dict[str, Any]) -> list[str]:
+    """The steps' names, each after the steps it takes inputs from (in their written order
+    where that leaves a choice)."""
+    needs = {name: step_sources(body) & set(steps) - {name} for name, body in steps.items()}
+    ordered: list[str] = []
+    while len(ordered) < len(steps):
+        ready = [n for n in steps if n not in ordered and needs[n] <= set(ordered)]
+        if not ready:
+            raise CannotWrap("--step-updates: the workflow's steps depend on each other in a cycle")
+        ordered.append(ready[0])
+    return ordered
+
+
+def step_sources(body: dict[str, Any]) -> set[str]:
+    """The steps a step takes inputs from."""
+    found: set[str] = set()
+    for value in as_map(body.get("in"), "in").values():
+        source = value.get("source") if isinstance(value, dict) else value
+        for each in source if isinstance(source, list) else [source]:
+            if isinstance(each, str) and "/" in each:
+                found.add(each.lstrip("#").split("/")[-2])
+    return found
+
+
+def as_map(value: Any, field: str) -> dict[str, Any]:
+    """A workflow's inputs, outputs, steps or a step's `in`, in the map form: `{id: body}`."""
+    if value is None:
+        return {}
+    if isinstance(value, dict):
+        return dict(value)
+    if isinstance(value, list):
+        mapped: dict[str, Any] = {}
+        for item in value:
+            if not isinstance(item, dict) or "id" not in item:
+                raise CannotWrap(f"--step-updates: an entry of {field} has no id")
+            body = {key: item[key] for key in item if key != "id"}
+            mapped[str(item["id"]).lstrip("#").rpartition("/")[2]] = body
+        return mapped
+    raise CannotWrap(f"--step-updates: {field} is neither a list nor a map")
+
+
+def with_requirement(requirements: Any, name: str) -> Any:
+    if requirements is None:
+        return {name: {}}
+    if isinstance(requirements, dict):
+        return {**requirements, name: requirements.get(name, {})}
+    if isinstance(requirements, list):
+        present = any(isinstance(r, dict) and r.get("class") == name for r in requirements)
+        return requirements if present else [*requirements, {"class": name}]
+    raise CannotWrap("--step-updates: the workflow's requirements are neither a list nor a map")
+
+
+def rebased(step: Any, source: Path, directory: Path) -> dict[str, Any]:
+    """A step of the original, its `run:` (a reference relative to the original) made
+    relative to `directory`, where the wrapper is."""
+    if not isinstance(step, dict):
+        raise CannotWrap("--step-updates: a step is not a map")
+    body = dict(step)
+    body["in"] = {
+        name: relative_sources(value, "source")
+        for name, value in as_map(body.get("in"), "in").items()
+    }
+    body["out"] = [
+        short_id(each["id"] if isinstance(each, dict) else each) for each in body.get("out") or []
+    ]
+    if isinstance(body.get("scatter"), str | list):
+        scatter = body["scatter"]
+        body["scatter"] = (
+            [short_id(x) for x in scatter] if isinstance(scatter, list) else short_id(scatter)
+        )
+    run = body.get("run")
+    if isinstance(run, str):
+        target = urlparse(urljoin(source.as_uri(), run))
+        if target.scheme == "file":
+            relative = os.path.relpath(url2pathname(unquote(target.path)), directory)
+            body["run"] = quote(relative) + (f"#{target.fragment}" if target.fragment else "")
+        else:
+            body["run"] = target.geturl()
+    return body
+
+
+def short_id(value: Any) -> str:
+    """A step's output or input as its short name (`#step/out` -> `out`)."""
+    return str(value).lstrip("#").rpartition("/")[2]
+
+
+def relative_sources(value: Any, field: str) -> Any:
+    """A step input's or workflow output's sources relative to the workflow they are in
+    (`#step/out` -> `step/out`, `#input` -> `input`): in the packed wrapper, a reference
+    from the top of the document names no process of the copy."""
+    if isinstance(value, str):
+        return value.lstrip("#") if field == "source" else value
+    if not isinstance(value, dict) or field not in value:
+        return value
+    sources = value[field]
+    if isinstance(sources, list):
+        cleaned: Any = [str(each).lstrip("#") for each in sources]
+    else:
+        cleaned = str(sources).lstrip("#")
+    return {**value, field: cleaned}
+
+
+def best_effort_copy(copy: dict[str, Any]) -> dict[str, Any]:
+    """The Update Job tool as the step updates run it: successful whatever it exits with."""
+    kept = {k: v for k, v in copy.items() if k not in ("temporaryFailCodes", "permanentFailCodes")}
+    return {**kept, "id": BEST_EFFORT_TOOL_ID, "successCodes": ANY_EXIT_CODE}
 
 
 def after_start_workflow(original: Original, step: str) -> dict[str, Any]:
@@ -507,7 +874,7 @@ def after_start_workflow(original: Original, step: str) -> dict[str, Any]:
         workflow["requirements"] = {"SubworkflowFeatureRequirement": {}}
     workflow["inputs"] = {
         **{p.name: p.fields for p in original.passed},
-        AFTER_START: {
+        original.after_start: {
             "type": "Any?",
             "doc": "The start update's receipt: this waits for it, and does not use it.",
         },
@@ -517,7 +884,7 @@ def after_start_workflow(original: Original, step: str) -> dict[str, Any]:
     }
     workflow["steps"] = {
         step: {
-            "run": original.reference,
+            "run": original.run,
             "in": {p.name: p.name for p in original.passed},
             "out": [p.name for p in original.outputs],
         }
@@ -593,6 +960,6 @@ def dump(document: dict[str, Any], original: Original) -> str:
     yaml.representer.ignore_aliases = lambda _: True
     stream = io.StringIO()
     stream.write("#!/usr/bin/env cwl-runner\n")
-    stream.write(f"# Generated by `update-job wrap` from {original.reference}: do not edit.\n")
+    stream.write(f"# Generated by `update-job wrap` from {original.run}: do not edit.\n")
     yaml.dump(document, stream)
     return stream.getvalue()
