@@ -435,3 +435,52 @@ def test_a_finished_jobs_outbox_takes_no_non_final_update(tmp_path: Path) -> Non
     assert len(outbox.pending()) == 1
     update = JobUpdate.model_validate({"id": "done", "status": "running", "updated": stamp(0)})
     assert outbox.append(update, TOPIC, None) is None
+
+
+class RefusingBatchSender(BatchSender):
+    """A replay's PublishBatch that SNS answers with every entry refused for good."""
+
+    def publish_batch(self, entries: list[Entry], deadline: float) -> dict[str, Any]:
+        failed = [
+            {"Id": str(index), "Code": "InvalidParameter", "SenderFault": True, "Message": "no"}
+            for index in range(len(entries))
+        ]
+        return {"Successful": [], "Failed": failed}
+
+
+@pytest.mark.parametrize("how", ["refused-for-good", "damaged", "refused-in-a-batch"])
+def test_a_number_set_aside_is_never_given_again(tmp_path: Path, how: str) -> None:
+    """The consumer orders by sequence: a job's newest entry set aside (refused for good,
+    alone or in a replay's batch, or not readable) keeps its number taken, so the next
+    update is never numbered like one the consumer may already have seen."""
+    open_spool(tmp_path)
+    outbox = Outbox(tmp_path, "job-7")
+    sent: list[int] = []
+
+    def accept(entry: Entry, deadline: float) -> str:
+        sent.append(entry.sequence)
+        return f"id-{entry.sequence}"
+
+    def refuse(entry: Entry, deadline: float) -> str:
+        raise DeliveryFailed("InvalidParameter", permanent=True)
+
+    first = outbox.append(make_update("job-7", "running"), TOPIC, None)
+    assert first is not None
+    outbox.send(accept, time.monotonic() + 5, 5)
+    second = outbox.append(make_update("job-7", "running", progress=50), TOPIC, None)
+    assert second is not None
+    report = ReplayReport()
+    if how == "refused-in-a-batch":
+        sender = cast(Sender, RefusingBatchSender(Topic(), "ok"))
+        Round(sender, math.inf, report).run([outbox])
+    else:
+        if how == "damaged":
+            second.path.write_text("{not json")
+        drained = outbox.send(refuse, time.monotonic() + 5, 5)
+        assert [sequence for sequence, _, _ in drained.rejected] == [second.sequence]
+    assert outbox.pending() == []
+    third = outbox.append(make_update("job-7", "succeeded"), TOPIC, None)
+    assert third is not None
+    assert third.sequence > second.sequence > first.sequence
+    outbox.send(accept, time.monotonic() + 5, 5)
+    assert sent == [first.sequence, third.sequence]

@@ -27,6 +27,7 @@ same parameters, FIFO deduplication id included, which a FIFO topic drops.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import hashlib
 import json
@@ -37,7 +38,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import astuple, dataclass, field
+from dataclasses import astuple, dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -143,7 +144,7 @@ def read_file(path: Path) -> bytes:
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
     except OSError as error:
-        if error.errno in (40, 6):  # ELOOP (a symbolic link), ENXIO (a socket)
+        if error.errno in (errno.ELOOP, errno.ENXIO):  # a symbolic link, a socket
             raise NotAnEntry(f"not a regular file ({kind_of(path)})") from error
         raise
     try:
@@ -491,17 +492,31 @@ class Outbox:
         """Delete `entry`, which SNS acknowledged. When it is the job's newest, `last.json`
         takes its facts first: the next update is numbered and stamped after it. (A crash
         before the deletion sends it again, with the same deduplication id.)"""
-        if self.sequences()[-1:] == [entry.sequence]:
-            last = {
-                "format": FORMAT,
-                "sequence": entry.sequence,
-                "updated": entry.updated,
-                "finished": entry.finished,
-                "start-time": entry.start_time,
-            }
-            # Not synced: lost in a power cut along with the deletion, it costs a repeat.
-            write_file(self.directory / LAST_NAME, json.dumps(last), durable=False)
+        facts = Last(entry.sequence, entry.updated, entry.finished, entry.start_time)
+        self.remember_if_newest(facts)
         entry.path.unlink(missing_ok=True)
+
+    def set_aside(self, sequence: int, reason: str) -> Path:
+        """Move entry `sequence` to rejected/ (see set_aside); where it now is. It never
+        reaches the consumer, so the job's facts stay those of its last update sent, but its
+        number stays taken: the consumer orders by number, so none is ever given twice."""
+        self.remember_if_newest(replace(self.sent(), sequence=sequence))
+        return set_aside(self.entry_path(sequence), reason)
+
+    def remember_if_newest(self, facts: Last) -> None:
+        """When `facts.sequence` is the job's newest entry, write them to `last.json`
+        before that entry goes, so that numbering and stamping go on after it."""
+        if self.sequences()[-1:] != [facts.sequence]:
+            return  # a newer entry is still there: it is remembered when it goes
+        last = {
+            "format": FORMAT,
+            "sequence": facts.sequence,
+            "updated": facts.updated,
+            "finished": facts.finished,
+            "start-time": facts.start_time,
+        }
+        # Not synced: lost in a power cut along with the deletion, it costs a repeat.
+        write_file(self.directory / LAST_NAME, json.dumps(last), durable=False)
 
     def lock(self, deadline: float) -> Any:
         return locked(self.directory / LOCK_NAME, deadline)
@@ -530,14 +545,13 @@ class Outbox:
         return drained
 
     def send_one(self, sequence: int, publish: Publish, deadline: float, drained: Drained) -> None:
-        path = self.entry_path(sequence)
         try:
             entry = self.read(sequence)
         except FileNotFoundError:
             return  # sent by a process that held the lock before
         except NotAnEntry as error:
             reason = f"malformed: {error}"
-            drained.rejected.append((sequence, set_aside(path, reason), reason))
+            drained.rejected.append((sequence, self.set_aside(sequence, reason), reason))
             return
         try:
             message_id = publish(entry, deadline)
@@ -546,7 +560,7 @@ class Outbox:
                 drained.failure, drained.failed = error, entry
                 return
             reason = f"refused for good: {error}"
-            drained.rejected.append((sequence, set_aside(path, reason), reason))
+            drained.rejected.append((sequence, self.set_aside(sequence, reason), reason))
             return
         self.mark_sent(entry)
         drained.sent.append((entry, message_id))

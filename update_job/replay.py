@@ -28,7 +28,6 @@ from update_job.outbox import (
     check_private,
     is_spool,
     job_directories,
-    set_aside,
 )
 from update_job.sender import Sender
 from update_job.sns import DEFAULT_TIMEOUT, PERMANENT_CODES, Clients
@@ -177,7 +176,7 @@ class Round:
             )
             if refusal.permanent:
                 reason = f"refused for good: {refusal}"
-                self.report.rejected.append((set_aside(entry.path, reason), reason))
+                self.report.rejected.append((outbox.set_aside(entry.sequence, reason), reason))
                 self.more.append(outbox)
             else:
                 left_behind(outbox, entry, refusal, self.sender, self.report)
