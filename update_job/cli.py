@@ -416,20 +416,9 @@ def publish_command(  # noqa: PLR0913, PLR0917 - click hands each option over as
     0 published, 1 not delivered, 2 bad input (nothing published); with --exit-code N,
     N once published.
     """
-    if message_file is not None:
-        if message is not None:
-            raise click.UsageError("give --message or --message-file, not both")
-        message = load_text(message_file, "--message-file")
+    message = message_text(message, message_file)
     job_in = None if inputs is None else job_inputs(inputs, "--inputs")
-    internal: list[str] = []
-    temporary: list[str] = []
-    try:
-        job_out = (
-            None if outputs is None else job_outputs(outputs, "--outputs", internal, temporary)
-        )
-    finally:
-        warn_runner_internal(internal)
-        warn_temporary(temporary)
+    job_out = None if outputs is None else outputs_value(outputs)
     if auth_method == "keys":
         use_unity_keys(os.environ)
     update = make_update(
@@ -456,6 +445,26 @@ def publish_command(  # noqa: PLR0913, PLR0917 - click hands each option over as
         click.echo(receipt.message_id)
     if exit_code is not None and not exit_zero:
         ctx.exit(process_exit_status(exit_code))
+
+
+def message_text(message: str | None, message_file: str | None) -> str | None:
+    """--message, or the text of --message-file (never both)."""
+    if message_file is None:
+        return message
+    if message is not None:
+        raise click.UsageError("give --message or --message-file, not both")
+    return load_text(message_file, "--message-file")
+
+
+def outputs_value(outputs: str) -> Any:
+    """The --outputs value as published, saying which locations will not last."""
+    internal: list[str] = []
+    temporary: list[str] = []
+    try:
+        return job_outputs(outputs, "--outputs", internal, temporary)
+    finally:
+        warn_runner_internal(internal)
+        warn_temporary(temporary)
 
 
 @cli.command(name="replay")

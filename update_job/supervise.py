@@ -361,24 +361,13 @@ class Supervisor:
         return 0
 
     def run_command(self) -> Outcome:
-        supervision, forwarder, warn = self.supervision, self.forwarder, self.warn
-        name = supervision.name
+        supervision = self.supervision
         follower = self.follow_steps() if supervision.step_updates else None
-        try:
-            child = subprocess.Popen(
-                list(supervision.command),
-                stdout=subprocess.PIPE if supervision.outputs_from_stdout else None,
-                stderr=None if follower is None else subprocess.PIPE,
-                process_group=0 if forwarder.own_group else None,
-            )
-        except OSError as error:
-            # The shell's codes: 127 not found, 126 found but not runnable.
-            code = 127 if isinstance(error, FileNotFoundError) else 126
-            reason = error.strerror or str(error)
-            warn(f"cannot run {supervision.command[0]}: {reason}")
-            return Outcome(code, f"cannot run {name}: {reason}")
+        child = self.start_command(follow_stderr=follower is not None)
+        if isinstance(child, Outcome):
+            return child
         started = time.monotonic()
-        forwarder.attach(child)
+        self.forwarder.attach(child)
         tee = None if child.stdout is None else StdoutTee(child.stdout)
         log = (
             None
@@ -387,7 +376,39 @@ class Supervisor:
         )
         returncode = self.wait_for_command(child, started)
         self.kill_group_leftovers(child)
-        failure = None if log is None else self.last_of_steps(log)
+        outcome = self.outcome_of(returncode, None if log is None else self.last_of_steps(log))
+        if tee is not None:
+            if not tee.finish():
+                self.warn(
+                    f"{supervision.name}'s stdout is still open (a process it left behind?): "
+                    "not waiting"
+                )
+            outcome.outputs = self.output_object(bytes(tee.tail))
+        return outcome
+
+    def start_command(self, follow_stderr: bool) -> subprocess.Popen[bytes] | Outcome:
+        """The command, started (its stdout piped for --outputs-from-stdout, its stderr to
+        follow its steps); the Outcome of a command that cannot be run."""
+        supervision = self.supervision
+        try:
+            return subprocess.Popen(
+                list(supervision.command),
+                stdout=subprocess.PIPE if supervision.outputs_from_stdout else None,
+                stderr=subprocess.PIPE if follow_stderr else None,
+                process_group=0 if self.forwarder.own_group else None,
+            )
+        except OSError as error:
+            # The shell's codes: 127 not found, 126 found but not runnable.
+            code = 127 if isinstance(error, FileNotFoundError) else 126
+            reason = error.strerror or str(error)
+            self.warn(f"cannot run {supervision.command[0]}: {reason}")
+            return Outcome(code, f"cannot run {supervision.name}: {reason}")
+
+    def outcome_of(self, returncode: int, failed_step: str | None) -> Outcome:
+        """What the command's end means for the job: its exit status, and why, naming the
+        signal update-job got and passed on, or the runner's `failed_step`."""
+        supervision, forwarder = self.supervision, self.forwarder
+        name = supervision.name
         code = exit_status(returncode)
         if forwarder.received is not None:
             signum = forwarder.received
@@ -397,23 +418,17 @@ class Supervisor:
                 how = f"{name} exited with code {code}"
             else:
                 how = f"{name} killed by {signal_name(-returncode)}"
-            outcome = Outcome(
+            return Outcome(
                 # Killed by our SIGKILL, it still ended because of the signal update-job got.
                 code if code != 0 and not forwarder.killed else 128 + signum,
                 f"terminated by {signal_name(signum)} ({how})",
                 failed=True,
             )
-        elif returncode < 0:
-            outcome = Outcome(code, f"{name} was killed by {signal_name(-returncode)}")
-        elif failure is not None and code != 0:
-            outcome = Outcome(code, f"{failure} ({name} exited with code {code})")
-        else:
-            outcome = Outcome(code, f"{name} exited with code {code}")
-        if tee is not None:
-            if not tee.finish():
-                warn(f"{name}'s stdout is still open (a process it left behind?): not waiting")
-            outcome.outputs = self.output_object(bytes(tee.tail))
-        return outcome
+        if returncode < 0:
+            return Outcome(code, f"{name} was killed by {signal_name(-returncode)}")
+        if failed_step is not None and code != 0:
+            return Outcome(code, f"{failed_step} ({name} exited with code {code})")
+        return Outcome(code, f"{name} exited with code {code}")
 
     def follow_steps(self) -> StepFollower | None:
         """A follower of the runner's steps, whose total is read alongside the run (the

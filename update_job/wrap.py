@@ -454,15 +454,17 @@ def clean_type(value: Any) -> Any:
     if "symbols" in value:
         cleaned["symbols"] = [shortname(symbol) for symbol in value["symbols"]]
     if "fields" in value:
-        cleaned["fields"] = [
-            {
-                **{key: field[key] for key in ("label", "doc") if key in field},
-                "name": shortname(field["name"]),
-                "type": clean_type(field["type"]),
-            }
-            for field in value["fields"]
-        ]
+        cleaned["fields"] = [clean_field(field) for field in value["fields"]]
     return cleaned
+
+
+def clean_field(field: dict[str, Any]) -> dict[str, Any]:
+    """A record's field as clean_type makes a type: its name short, its type clean."""
+    return {
+        **{key: field[key] for key in ("label", "doc") if key in field},
+        "name": shortname(field["name"]),
+        "type": clean_type(field["type"]),
+    }
 
 
 def optional(value: Any) -> Any:
