@@ -256,3 +256,32 @@ def test_a_hanging_credential_process_is_bounded_by_the_timeout(
     finally:
         with contextlib.suppress(OSError, ValueError):
             os.kill(int(pid_file.read_text()), signal.SIGKILL)
+
+
+def test_a_run_whose_start_update_waits_on_credentials_still_delivers_its_final_update(
+    testbed: LocalTopics, tmp_path: Path
+) -> None:
+    """The credential chain hangs past --timeout for the start update (and goes on hanging
+    in the abandoned delivery), then answers: the final update gets a client of its own and
+    is delivered; the abandoned delivery sends nothing."""
+    first_call = tmp_path / "first-call-done"
+    script = tmp_path / "creds.sh"
+    keys = '{"Version": 1, "AccessKeyId": "testing", "SecretAccessKey": "testing"}'
+    script.write_text(
+        "#!/bin/sh\n"
+        f"if [ ! -e {first_call} ]; then touch {first_call}; sleep 3; fi\n"
+        f"echo '{keys}'\n"
+    )
+    script.chmod(0o755)
+    env = chain_env(
+        tmp_path,
+        AWS_CONFIG_FILE=write_config(tmp_path, f"[default]\ncredential_process = {script}\n"),
+    )
+    result = run_update_job(
+        "run", "--job-id", "job-c", *topic_args(testbed.fifo), "--timeout", "1",
+        "--", "sleep", "4", env=env, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "still resolving AWS credentials" in result.stderr
+    messages = [delivery.message for delivery in testbed.fifo.receive()]
+    assert [m["status"] for m in messages] == ["succeeded"]

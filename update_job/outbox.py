@@ -118,9 +118,9 @@ def check_private(directory: Path) -> None:
 
 
 def write_file(path: Path, data: str, exclusive: bool = False, durable: bool = True) -> None:
-    """Write `path` whole, 0600, synced unless not `durable`: a reader sees the old file or
-    the new one. With `exclusive`, FileExistsError if `path` exists (the write is then
-    undone)."""
+    """Write `path` whole, 0600, synced (its name too) unless not `durable`: a reader sees
+    the old file or the new one. With `exclusive`, FileExistsError if `path` exists (the
+    write is then undone)."""
     fd, partial = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".partial")
     try:
         os.fchmod(fd, 0o600)
@@ -136,6 +136,8 @@ def write_file(path: Path, data: str, exclusive: bool = False, durable: bool = T
     finally:
         with suppress(FileNotFoundError):
             os.unlink(partial)
+    if durable:
+        sync_directory(path.parent)  # the name, not only the data, survives a power cut
 
 
 def read_file(path: Path) -> bytes:
@@ -202,6 +204,14 @@ def locked(path: Path, deadline: float) -> Iterator[None]:
         os.close(fd)  # releases the lock
 
 
+def probe_writable(directory: Path) -> None:
+    """OSError unless a file can be made in `directory`: found out before anything is sent,
+    so that no update is delivered and then kept, to be delivered again."""
+    fd, name = tempfile.mkstemp(dir=directory, prefix=".", suffix=".probe")
+    os.close(fd)
+    os.unlink(name)
+
+
 def sync_directory(directory: Path) -> None:
     fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
     try:
@@ -229,9 +239,7 @@ def open_spool(spool_dir: Path) -> None:
         if not os.path.lexists(marker):
             write_file(marker, "update-job spool directory: see `update-job replay --help`\n")
         private_directory(spool_dir / OUTBOX_DIR)
-        fd, probe = tempfile.mkstemp(dir=spool_dir / OUTBOX_DIR, prefix=".", suffix=".probe")
-        os.close(fd)
-        os.unlink(probe)
+        probe_writable(spool_dir / OUTBOX_DIR)
     except SpoolRefused:
         raise
     except OSError as error:
@@ -592,7 +600,7 @@ def stamped(update: JobUpdate, last: Last) -> JobUpdate:
     changes: dict[str, Any] = {"sequence": last.sequence + 1}
     updated = update.updated
     if last.updated is not None:
-        floor = datetime.fromisoformat(last.updated.replace("Z", "+00:00")) + STEP
+        floor = datetime.fromisoformat(last.updated) + STEP
         if updated < floor:
             updated = floor
             changes["updated"] = updated
@@ -600,7 +608,7 @@ def stamped(update: JobUpdate, last: Last) -> JobUpdate:
                 changes["stop_time"] = updated
     start = update.start_time
     if start is None and last.start_time is not None:
-        start = datetime.fromisoformat(last.start_time.replace("Z", "+00:00"))
+        start = datetime.fromisoformat(last.start_time)
     stop = changes.get("stop_time", update.stop_time)
     if stop is not None and start is not None and stop < start:
         changes["stop_time"] = start

@@ -4,8 +4,6 @@ deleted once SNS acknowledged it (see outbox), through one botocore client per e
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -28,6 +26,7 @@ from update_job.outbox import (
     check_private,
     is_spool,
     job_directories,
+    probe_writable,
 )
 from update_job.sender import Sender
 from update_job.sns import DEFAULT_TIMEOUT, PERMANENT_CODES, Clients
@@ -215,19 +214,11 @@ def check_spool(spool_dir: Path) -> None:
         if spool:
             for directory in [spool_dir, *job_directories(spool_dir)]:
                 check_private(directory)
-                probe(directory)
+                probe_writable(directory)
     except OSError as error:
         raise InvalidUpdate(
             f"cannot use spool directory {spool_dir}: {error.strerror or error}"
         ) from error
-
-
-def probe(directory: Path) -> None:
-    """OSError unless a file can be made in `directory`: found out before anything is sent,
-    so that no update is delivered and then kept, to be delivered again."""
-    fd, name = tempfile.mkstemp(dir=directory, prefix=".", suffix=".probe")
-    os.close(fd)
-    os.unlink(name)
 
 
 def replay_job(outbox: Outbox, sender: Sender, end: float, report: ReplayReport) -> None:

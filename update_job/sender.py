@@ -64,7 +64,10 @@ class Sender:
     spool_dir: Path | None = None
     best_effort: bool = False
     dry_run: bool = False
-    clients: Clients | None = field(default=None, compare=False)
+    # One botocore client per region and endpoint for all of this sender's deliveries: a
+    # `run`'s start, heartbeats and final update, an outbox sent through, a replay. Making
+    # one costs far more than a Publish, and a job's --timeout is for delivering.
+    clients: Clients = field(default_factory=Clients, compare=False)
 
     def topic(self) -> Topic | None:
         """The topic (parsed once a process: see parse_topic_arn); NoTopic if there is none
@@ -103,7 +106,7 @@ class Sender:
             # The handler only records a signal; the waits end on it (see interrupts).
             with interrupts.recorded():
                 if self.spool_dir is None:
-                    channel = Channel(topic, self.endpoint_url, self.timeout)
+                    channel = Channel(topic, self.endpoint_url, self.timeout, self.clients)
                     return Receipt(update, envelope, message_id=channel.deliver(envelope))
                 return self.send_through_outbox(update, envelope, topic, heartbeat, self.spool_dir)
         except DeliveryInterrupted:

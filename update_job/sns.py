@@ -66,23 +66,34 @@ def is_permanent(error: BaseException) -> bool:
 
 
 class Clients:
-    """One botocore client per region and endpoint, for many deliveries (a replay)."""
+    """One botocore client per region and endpoint, for many deliveries (a `run`, an
+    outbox sent through, a replay)."""
 
     def __init__(self) -> None:
         self.made: dict[tuple[str, str | None], Any] = {}
+        # Bumped by forget: a client whose making began before is not kept (see get).
+        self.generation = 0
         self.lock = threading.Lock()
 
     def get(self, region: str, endpoint_url: str | None, timeout: float) -> Any:
+        key = (region, endpoint_url)
         with self.lock:
-            key = (region, endpoint_url)
-            if key not in self.made:
-                self.made[key] = make_client("sns", region, endpoint_url, timeout)
-            return self.made[key]
+            client, generation = self.made.get(key), self.generation
+        if client is None:
+            # Made outside the lock: making a client resolves credentials, which may hang
+            # past the deadline, and `forget` must never wait for that. A client made by
+            # a delivery given up meanwhile stays that delivery's alone.
+            client = make_client("sns", region, endpoint_url, timeout)
+            with self.lock:
+                if generation == self.generation:
+                    client = self.made.setdefault(key, client)
+        return client
 
     def forget(self, region: str, endpoint_url: str | None) -> None:
         """A delivery still runs on it past its deadline: the next one gets a new client."""
         with self.lock:
             self.made.pop((region, endpoint_url), None)
+            self.generation += 1
 
 
 class DeadlineExceeded(Exception):
