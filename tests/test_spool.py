@@ -6,9 +6,11 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -710,3 +712,50 @@ def test_updates_an_older_update_job_spooled_are_moved_into_outboxes_and_sent(
     assert [m["status"] for m in messages] == ["running", "succeeded"]  # whole, in order
     assert "sequence" not in messages[0]
     assert sorted(path.name for path in tmp_path.glob("*.json")) == [f"{9:020d}-other.json"]
+
+
+def test_a_job_directory_its_user_cannot_write_stops_a_replay_before_anything_is_sent(
+    testbed: LocalTopics,
+) -> None:
+    """As an ordinary user (root writes anywhere): one job's directory not writable is one
+    line, exit 2, nothing sent; once it is writable again, each update goes once."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to act as another user (setpriv)")
+    nobody = 65534
+    # Outside pytest's temporary root, which is private to root.
+    parent = Path(tempfile.mkdtemp(prefix="update-job-as-nobody-"))
+    parent.chmod(0o755)
+    try:
+        replay_as_another_user(testbed, parent / "spool", nobody)
+    finally:
+        shutil.rmtree(parent)
+
+
+def replay_as_another_user(testbed: LocalTopics, spool_dir: Path, nobody: int) -> None:
+    topic = testbed.fifo
+    for job in ("job-a", "job-b"):
+        seed(spool_dir, topic.topic_arn, testbed.endpoint_url, job, "running")
+    for path in [spool_dir, *spool_dir.rglob("*")]:
+        os.chown(path, nobody, nobody, follow_symlinks=False)
+    locked_out = spooled_files(spool_dir)[0].parent
+    locked_out.chmod(0o500)
+    as_nobody = ["setpriv", f"--reuid={nobody}", f"--regid={nobody}", "--clear-groups"]
+
+    def replay_as_nobody() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*as_nobody, UPDATE_JOB, "replay", str(spool_dir)],
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+
+    refused = replay_as_nobody()
+    assert refused.returncode == 2, refused.stderr
+    assert refused.stderr.splitlines() == [
+        f"update-job: error: cannot use spool directory {spool_dir}: {locked_out} is not writable"
+    ]
+    assert topic.receive() == []
+    assert len(spooled_files(spool_dir)) == 2
+    locked_out.chmod(0o700)
+    replayed = replay_as_nobody()
+    assert replayed.returncode == 0, replayed.stderr
+    assert sorted(delivery.message["id"] for delivery in topic.receive()) == ["job-a", "job-b"]
+    assert spooled_files(spool_dir) == []

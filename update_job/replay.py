@@ -4,6 +4,7 @@ deleted once SNS acknowledged it (see outbox), through one botocore client per e
 from __future__ import annotations
 
 import math
+import os
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -212,9 +213,14 @@ def check_spool(spool_dir: Path) -> None:
             )
         check_private(spool_dir)
         if spool:
-            for directory in [spool_dir, *job_directories(spool_dir)]:
+            probe_writable(spool_dir)  # a file made there: a read-only file system shows
+            for directory in job_directories(spool_dir):
                 check_private(directory)
-                probe_writable(directory)
+                # One system call a job, not a file made in each: a backlog of many jobs.
+                if not os.access(directory, os.W_OK | os.X_OK):
+                    raise InvalidUpdate(
+                        f"cannot use spool directory {spool_dir}: {directory} is not writable"
+                    )
     except OSError as error:
         raise InvalidUpdate(
             f"cannot use spool directory {spool_dir}: {error.strerror or error}"
