@@ -10,6 +10,25 @@ run, and names the top-level steps first (the workflow's own job is made before 
 subworkflows'), so a top-level step is logged under its own name and an inner step of the
 same name with a suffix (`_2`).
 
+Toil (toil-cwl-runner) is followed through its message bus, which `--writeMessages FILE`
+writes one line a message: which jobs are issued, completed (with an exit code) and failed
+for good. Toil names each job of a step `WORKFLOW.STEP.TOOL` (the shortnames of the workflow
+and the tool), but each job of a scattered step `WORKFLOW.N.TOOL` (N the element's index,
+no step), and the jobs that scatter and gather a step only `CWLScatter` and `CWLGather`. The
+job store id of the file job store (`kind-CLASS/instance-...`) says which class a job is. So:
+
+- a step that is not scattered finishes when its `CWLJob` completes with 0 (a subworkflow's
+  step when its `ResolveIndirect`, `WORKFLOW.STEP.SUB._resolve`, does: it counts as one);
+- a scattered step finishes when a `CWLGather` completes with 0 while exactly one scatter is
+  open (issued, its gather not yet completed), and the elements issued while it was open
+  were all the same step's: the step whose tool is the elements' TOOL, or the only scattered
+  step. Two scatters open at once cannot be told apart: neither is counted then.
+- the failed step is the step of the first job Toil reports failed for good; the exit code
+  of its tool, if the job's log that Toil relays on stderr says it (`[job NAME] exited with
+  status: N`), else the batch system's reason Toil logs for the job (`Exit reason: KILLED`).
+
+A job that cannot be mapped to a top-level step this way is not counted.
+
 The total comes from the workflow itself (read with cwl-utils), not from the log: steps
 that have not started yet count too.
 """
@@ -24,6 +43,7 @@ from pathlib import Path
 
 # The runners whose step log this follows, by the command's name.
 CWLTOOL_NAMES = frozenset({"cwltool", "cwl-runner"})
+TOIL_NAMES = frozenset({"toil-cwl-runner"})
 # What a finished step's status may be: `skipped` (a `when` that was false) is finished too.
 FINISHED_WELL = frozenset({"success", "skipped"})
 # A record of cwltool's log, as a whole line: its level first (after a time stamp with
@@ -49,7 +69,11 @@ class StepsUnknown(Exception):
 
 def follows_steps(command: Sequence[str]) -> bool:
     """Whether the command is a runner whose step log this can follow."""
-    return Path(command[0]).name in CWLTOOL_NAMES
+    return Path(command[0]).name in CWLTOOL_NAMES | TOIL_NAMES
+
+
+def is_toil(command: Sequence[str]) -> bool:
+    return Path(command[0]).name in TOIL_NAMES
 
 
 def workflow_document(command: Sequence[str]) -> str | None:
@@ -64,9 +88,25 @@ def workflow_document(command: Sequence[str]) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class Outline:
+    """A workflow's top-level steps, as a runner names them."""
+
+    name: str  # the workflow's shortname (its file's name, or its #id)
+    steps: list[str]
+    tools: dict[str, str | None]  # each step's tool's shortname; None: an embedded tool
+    scattered: frozenset[str] = frozenset()
+
+
 def top_level_steps(document: str) -> list[str]:
     """The names of the top-level steps of the workflow in `document` (a path, optionally
     `#id`); none for a tool. StepsUnknown when it cannot be read."""
+    return read_outline(document).steps
+
+
+def read_outline(document: str) -> Outline:
+    """The top-level steps of the workflow in `document`, StepsUnknown when it cannot be
+    read."""
     path, _, fragment = document.partition("#")
     try:
         from cwl_utils.parser import load_document_by_uri
@@ -82,7 +122,16 @@ def top_level_steps(document: str) -> list[str]:
         raise StepsUnknown(document, lines[-1] if lines else type(error).__name__) from None
     if isinstance(process, list):
         raise StepsUnknown(document, "it holds several processes: name one with #id")
-    return [str(shortname(step.id)) for step in getattr(process, "steps", None) or []]
+    steps = getattr(process, "steps", None) or []
+    return Outline(
+        str(shortname(process.id)),
+        [str(shortname(step.id)) for step in steps],
+        {
+            str(shortname(step.id)): str(shortname(step.run)) if isinstance(step.run, str) else None
+            for step in steps
+        },
+        frozenset(str(shortname(step.id)) for step in steps if step.scatter),
+    )
 
 
 @dataclass(frozen=True)
@@ -94,6 +143,7 @@ class StepState:
     last: str | None  # the step that finished last
     failed: str | None = None  # the first step that failed
     failed_code: int | None = None  # its command's exit code, if the log said
+    failed_reason: str | None = None  # else why its batch job ended, if the runner said
 
     @property
     def progress(self) -> float | None:
@@ -114,6 +164,8 @@ class StepState:
         """The failed step, for the final update's message."""
         if self.failed is None:
             return None
+        if self.failed_code is None and self.failed_reason is not None:
+            return f"failed: step {self.failed} failed (exit reason {self.failed_reason})"
         if self.failed_code is None:
             return f"failed: step {self.failed} failed"
         return f"failed: step {self.failed} exited {self.failed_code}"
@@ -139,6 +191,9 @@ class StepFollower:
         with self.lock:
             self.steps = None if steps is None else frozenset(steps)
             self.known = True
+
+    def know_outline(self, outline: Outline | None) -> None:
+        self.know_steps(None if outline is None else outline.steps)
 
     def feed(self, line: str) -> None:
         if len(line) > LONGEST_EVENT_LINE or "[" not in line:
@@ -183,4 +238,178 @@ class StepFollower:
                 None if self.steps is None else len(self.steps),
                 finished[-1] if finished else None,
                 *(failed[0] if failed else (None, None)),
+            )
+
+
+# Toil's bus, one message a line: its type, then its fields, tab-separated.
+BUS_ISSUED = "toil.bus.JobIssuedMessage"
+BUS_COMPLETED = "toil.bus.JobCompletedMessage"
+BUS_FAILED = "toil.bus.JobFailedMessage"
+# The file job store's job ids name the job's class.
+JOB_KIND = re.compile(r"kind-(?P<kind>\w+)/")
+# A scatter whose step is not (yet) known, or cannot be told.
+UNKNOWN, AMBIGUOUS = "", "\0"
+# Toil's leader log on stderr: a failed job's tool's exit status, relayed from the job's log
+# (indented), and a failed batch job, whose record goes on with the batch system's reason.
+TOIL_RECORD = r"^\s*\[[^\]]*\] \[[^\]]*\] \[[A-Z]\] \[[\w.]+\] "
+TOIL_JOB_EXITED = re.compile(
+    TOIL_RECORD + r"\[job (?P<job>.+)\] exited with status: (?P<code>-?\d+)$"
+)
+TOIL_JOB_FAILED = re.compile(
+    TOIL_RECORD + r"Job failed with exit value \S+: '\w+' (?P<job>.+) kind-\S+ v\d+$"
+)
+TOIL_EXIT_REASON = re.compile(r"^Exit reason: (?P<reason>\w+)$")
+
+
+@dataclass(frozen=True)
+class BusMessage:
+    """A job's message on Toil's bus: issued, completed or failed for good."""
+
+    topic: str
+    name: str  # Toil's name of the job (its unit name, or its class)
+    job_id: str
+    exit_code: int | None = None
+
+    @property
+    def kind(self) -> str:
+        """The job's class, if its id says it; else its name (CWLScatter, CWLGather)."""
+        found = JOB_KIND.match(self.job_id)
+        return self.name if found is None else found["kind"]
+
+
+def bus_message(line: str) -> BusMessage | None:
+    """A job's message from a line of Toil's bus file; None for any other line."""
+    fields = line.rstrip("\n").split("\t")
+    if len(fields) < 3 or fields[0] not in (BUS_ISSUED, BUS_COMPLETED, BUS_FAILED):
+        return None
+    name = fields[1].encode("latin-1", "backslashreplace").decode("unicode_escape")
+    if fields[0] == BUS_COMPLETED:
+        try:
+            return BusMessage(fields[0], name, fields[2], int(fields[3]))
+        except (IndexError, ValueError):
+            return None
+    return BusMessage(fields[0], name, fields[2])
+
+
+@dataclass
+class ToilJobs:
+    """Toil's jobs mapped to the workflow's top-level steps (see the module's doc)."""
+
+    outline: Outline
+    completed: list[str] = field(default_factory=list)
+    failed: str | None = None
+    failed_job: str | None = None
+    scatters: dict[str, str] = field(default_factory=dict)  # open scatter's id: its step
+
+    def step_of(self, name: str) -> str | None:
+        """The top-level step a job of this name belongs to, if exactly one."""
+        prefix = self.outline.name + "."
+        if not name.startswith(prefix):
+            return None
+        rest = name[len(prefix) :]
+        index, _, tool = rest.partition(".")
+        if index.isdigit():
+            scattered = self.outline.scattered
+            found = [s for s in scattered if self.outline.tools[s] in (tool, None)]
+        else:
+            found = [s for s in self.outline.steps if rest.startswith(s + ".")]
+            found = [s for s in found if s not in self.outline.scattered]
+        return found[0] if len(found) == 1 else None
+
+    def take(self, message: BusMessage) -> None:
+        if message.topic == BUS_ISSUED:
+            self.issued(message)
+        elif message.topic == BUS_FAILED:
+            step = self.step_of(message.name)
+            if self.failed is None and step is not None:
+                self.failed, self.failed_job = step, message.name
+        elif message.exit_code == 0:
+            self.finished(message)
+
+    def issued(self, message: BusMessage) -> None:
+        if message.kind == "CWLScatter":
+            self.scatters.setdefault(message.job_id, UNKNOWN)
+            return
+        step = self.step_of(message.name)
+        if step is None or step not in self.outline.scattered:
+            return
+        if len(self.scatters) != 1:
+            self.scatters = dict.fromkeys(self.scatters, AMBIGUOUS)
+            return
+        ((scatter, known),) = self.scatters.items()
+        self.scatters[scatter] = step if known in (UNKNOWN, step) else AMBIGUOUS
+
+    def finished(self, message: BusMessage) -> None:
+        step: str | None = None
+        if message.kind == "CWLGather":
+            if len(self.scatters) != 1:
+                self.scatters = dict.fromkeys(self.scatters, AMBIGUOUS)
+                return
+            step = self.scatters.popitem()[1]
+        elif message.kind in ("CWLJob", "ResolveIndirect"):
+            step = self.step_of(message.name)
+            if step in self.outline.scattered:
+                step = None  # an element: its step finishes with its gather
+        if step and step != AMBIGUOUS and step not in self.completed:
+            self.completed.append(step)
+
+
+@dataclass
+class ToilFollower:
+    """Toil's jobs, from its bus file's lines (`feed_message`) and its leader's log on
+    stderr (`feed`), fed from threads of their own and read from another. Messages that
+    come before the workflow's steps are known wait for them."""
+
+    jobs: ToilJobs | None = None
+    known: bool = False
+    waiting: list[BusMessage] = field(default_factory=list)
+    exit_codes: dict[str, int] = field(default_factory=dict)
+    exit_reasons: dict[str, str] = field(default_factory=dict)
+    failing_job: str | None = None  # the job whose failure's record goes on
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def know_outline(self, outline: Outline | None) -> None:
+        with self.lock:
+            self.jobs = None if outline is None else ToilJobs(outline)
+            self.known = True
+
+    def feed_message(self, line: str) -> None:
+        message = bus_message(line)
+        if message is not None:
+            with self.lock:
+                self.waiting.append(message)
+
+    def feed(self, line: str) -> None:
+        if len(line) > LONGEST_EVENT_LINE:
+            return
+        text = line.rstrip("\r")
+        with self.lock:
+            failing, self.failing_job = self.failing_job, None
+            reason = TOIL_EXIT_REASON.match(text)
+            if failing is not None and reason is not None:
+                self.exit_reasons[failing] = reason["reason"]
+            elif (failed := TOIL_JOB_FAILED.match(text)) is not None:
+                self.failing_job = failed["job"]
+            elif (exited := TOIL_JOB_EXITED.match(text)) is not None:
+                self.exit_codes[exited["job"]] = int(exited["code"])
+
+    def state(self) -> StepState | None:
+        """The steps' state now; None before the workflow's steps are known, or if they
+        cannot be."""
+        with self.lock:
+            if not self.known or self.jobs is None:
+                return None
+            jobs = self.jobs
+            for message in self.waiting:
+                jobs.take(message)
+            self.waiting.clear()
+            job = jobs.failed_job
+            reason = None if job is None else self.exit_reasons.get(job)
+            return StepState(
+                len(jobs.completed),
+                len(jobs.outline.steps),
+                jobs.completed[-1] if jobs.completed else None,
+                jobs.failed,
+                None if job is None else self.exit_codes.get(job),
+                None if reason in (None, "None") else reason,
             )
