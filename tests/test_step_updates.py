@@ -26,7 +26,7 @@ from localaws import LOCAL_AWS_ENV, Subscription
 from tests.conftest import LocalTopics, RunCommand, started_update_job, topic_args, wait_for
 from tests.consumer import document_after
 from tests.cwlrun import run_cwl, runner_command, runner_env, validate
-from update_job.steps import ToilFollower, read_outline
+from update_job.steps import StepState, ToilFollower, read_outline
 
 TESTS = Path(__file__).resolve().parent
 STEPS = TESTS / "workflows" / "steps" / "steps.cwl"
@@ -425,19 +425,54 @@ def test_toils_jobs_are_mapped_to_the_steps_they_run() -> None:
     assert follower.jobs.completed == ["split", "square", "count", "total"]
 
 
+def test_a_job_toil_chains_into_the_one_before_it_counts_from_the_leaders_log() -> None:
+    # Captured from a run of held-step.cwl: Toil ran `finish` in `hold`'s worker, and its
+    # bus tells only `hold` (and the workflow's _resolve); the leader's log tells both.
+    held_step = TESTS / "workflows" / "held-step" / "held-step.cwl"
+    messages = (TOIL_CAPTURED / "held-step-chained.messages").read_text().splitlines()
+    assert not [line for line in messages if ".finish." in line]
+    log = (TOIL_CAPTURED / "held-step-chained.stderr").read_text().splitlines()
+    for lines, told in (([], False), (log, True)):
+        follower = ToilFollower()
+        for line in messages[:-4]:  # up to hold's completion, before the _resolve
+            follower.feed_message(line)
+        follower.know_outline(read_outline(str(held_step)))
+        state = follower.state()
+        assert state is not None
+        assert (state.finished, state.last) == (1, "hold")
+        for line in lines:
+            follower.feed(line)
+        state = follower.state()
+        assert state is not None
+        assert state.finished == (2 if told else 1)
+    # The workflow's _resolve ends after every one of its jobs: every step has finished.
+    follower = ToilFollower()
+    for line in messages:
+        follower.feed_message(line)
+    follower.know_outline(read_outline(str(held_step)))
+    assert follower.state() == StepState(2, 2, "finish")
+
+
 def test_two_scatters_at_once_are_not_counted() -> None:
     follower = ToilFollower()
     lines = (TOIL_CAPTURED / "steps-fail.messages").read_text().splitlines()
     # A second scatter issued while square's is open: the gather that follows could be
-    # either's, so neither step is counted.
+    # either's, so it counts no step.
     second = "toil.bus.JobIssuedMessage\tCWLScatter\tkind-CWLScatter/instance-second\t99"
     at = next(n for n, line in enumerate(lines) if "CWLScatter" in line) + 1
-    for line in [*lines[:at], second, *lines[at:]]:
-        follower.feed_message(line)
+    lines = [*lines[:at], second, *lines[at:]]
+    gathered = next(n for n, line in enumerate(lines) if "Completed" in line and "Gather" in line)
     follower.know_outline(read_outline(str(STEPS)))
     assert follower.jobs is not None
+    for line in lines[: gathered + 1]:
+        follower.feed_message(line)
     follower.state()
-    assert follower.jobs.completed == ["split", "count", "total"]
+    assert follower.jobs.completed == ["split"]
+    # Square has finished once count has, which takes its outputs.
+    for line in lines[gathered + 1 :]:
+        follower.feed_message(line)
+    follower.state()
+    assert follower.jobs.completed == ["split", "square", "count", "total"]
 
 
 def test_a_killed_batch_job_is_named_with_toils_exit_reason() -> None:

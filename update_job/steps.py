@@ -27,7 +27,9 @@ job store id of the file job store (`kind-CLASS/instance-...`) says which class 
   of its tool, if the job's log that Toil relays on stderr says it (`[job NAME] exited with
   status: N`), else the batch system's reason Toil logs for the job (`Exit reason: KILLED`).
 
-A job that cannot be mapped to a top-level step this way is not counted.
+A job that cannot be mapped to a top-level step this way is not counted. A step that
+finished implies that the steps it takes inputs from did, all the way up: Toil may chain a
+job into the one before it in one worker, and then reports only the last one's name.
 
 The total comes from the workflow itself (read with cwl-utils), not from the log: steps
 that have not started yet count too.
@@ -40,6 +42,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 # The runners whose step log this follows, by the command's name.
 CWLTOOL_NAMES = frozenset({"cwltool", "cwl-runner"})
@@ -96,21 +99,27 @@ class Outline:
     steps: list[str]
     tools: dict[str, str | None]  # each step's tool's shortname; None: an embedded tool
     scattered: frozenset[str] = frozenset()
+    # The steps each step takes inputs from: it runs only once they have finished.
+    upstream: dict[str, frozenset[str]] = field(default_factory=dict)
 
-
-def top_level_steps(document: str) -> list[str]:
-    """The names of the top-level steps of the workflow in `document` (a path, optionally
-    `#id`); none for a tool. StepsUnknown when it cannot be read."""
-    return read_outline(document).steps
+    def before(self, step: str) -> list[str]:
+        """The steps that finished before `step` could run, all the way up."""
+        found: list[str] = []
+        todo = list(self.upstream.get(step, ()))
+        while todo:
+            source = todo.pop()
+            if source not in found:
+                found.append(source)
+                todo.extend(self.upstream.get(source, ()))
+        return found
 
 
 def read_outline(document: str) -> Outline:
-    """The top-level steps of the workflow in `document`, StepsUnknown when it cannot be
-    read."""
+    """The top-level steps of the workflow in `document` (a path, optionally `#id`); none
+    for a tool. StepsUnknown when it cannot be read."""
     path, _, fragment = document.partition("#")
     try:
         from cwl_utils.parser import load_document_by_uri
-        from schema_salad.schema import shortname
     except ImportError:
         raise StepsUnknown(document, "cwl-utils is not installed") from None
     try:
@@ -122,16 +131,42 @@ def read_outline(document: str) -> Outline:
         raise StepsUnknown(document, lines[-1] if lines else type(error).__name__) from None
     if isinstance(process, list):
         raise StepsUnknown(document, "it holds several processes: name one with #id")
+    return outline_of(process)
+
+
+def outline_of(process: Any) -> Outline:
+    """The outline of a process cwl-utils read: a tool has no steps."""
+    from schema_salad.schema import shortname
+
     steps = getattr(process, "steps", None) or []
+    names = [str(shortname(step.id)) for step in steps]
     return Outline(
         str(shortname(process.id)),
-        [str(shortname(step.id)) for step in steps],
-        {
-            str(shortname(step.id)): str(shortname(step.run)) if isinstance(step.run, str) else None
-            for step in steps
-        },
-        frozenset(str(shortname(step.id)) for step in steps if step.scatter),
+        names,
+        {name: step_tool(step) for name, step in zip(names, steps, strict=True)},
+        frozenset(name for name, step in zip(names, steps, strict=True) if step.scatter),
+        {name: sources(step, names) for name, step in zip(names, steps, strict=True)},
     )
+
+
+def sources(step: Any, names: list[str]) -> frozenset[str]:
+    """The steps whose outputs `step` takes (a source `WORKFLOW#STEP/OUTPUT`)."""
+    found = set()
+    for link in step.in_ or []:
+        source = link.source
+        for one in [source] if isinstance(source, str) else source or []:
+            parts = one.rpartition("#")[2].split("/")
+            if len(parts) > 1 and parts[0] in names:
+                found.add(parts[0])
+    return frozenset(found)
+
+
+def step_tool(step: Any) -> str | None:
+    """The shortname of the tool a step runs, as Toil names its jobs by; None for an
+    embedded one (whose id the runner makes up)."""
+    from schema_salad.schema import shortname
+
+    return str(shortname(step.run)) if isinstance(step.run, str) else None
 
 
 @dataclass(frozen=True)
@@ -164,11 +199,9 @@ class StepState:
         """The failed step, for the final update's message."""
         if self.failed is None:
             return None
-        if self.failed_code is None and self.failed_reason is not None:
-            return f"failed: step {self.failed} failed (exit reason {self.failed_reason})"
-        if self.failed_code is None:
-            return f"failed: step {self.failed} failed"
-        return f"failed: step {self.failed} exited {self.failed_code}"
+        how = "failed" if self.failed_code is None else f"exited {self.failed_code}"
+        why = "" if self.failed_reason is None else f" (exit reason {self.failed_reason})"
+        return f"failed: step {self.failed} {how}{why}"
 
 
 @dataclass
@@ -259,6 +292,11 @@ TOIL_JOB_FAILED = re.compile(
     TOIL_RECORD + r"Job failed with exit value \S+: '\w+' (?P<job>.+) kind-\S+ v\d+$"
 )
 TOIL_EXIT_REASON = re.compile(r"^Exit reason: (?P<reason>\w+)$")
+# What a CWLJob logs to the leader as it ends well, which the leader's log relays (chained
+# jobs too, which the bus does not tell).
+TOIL_STEP_COMPLETE = re.compile(
+    TOIL_RECORD + r"Got message from job at time .*: CWL step complete: (?P<job>.+)$"
+)
 
 
 @dataclass(frozen=True)
@@ -269,12 +307,14 @@ class BusMessage:
     name: str  # Toil's name of the job (its unit name, or its class)
     job_id: str
     exit_code: int | None = None
+    stated_kind: str | None = None  # the job's class, where the log says it
 
     @property
     def kind(self) -> str:
-        """The job's class, if its id says it; else its name (CWLScatter, CWLGather)."""
+        """The job's class, if known or its id says it; else its name (CWLScatter,
+        CWLGather)."""
         found = JOB_KIND.match(self.job_id)
-        return self.name if found is None else found["kind"]
+        return self.stated_kind or (self.name if found is None else found["kind"])
 
 
 def bus_message(line: str) -> BusMessage | None:
@@ -340,18 +380,31 @@ class ToilJobs:
         self.scatters[scatter] = step if known in (UNKNOWN, step) else AMBIGUOUS
 
     def finished(self, message: BusMessage) -> None:
-        step: str | None = None
+        if message.kind == "ResolveIndirect" and message.name == f"{self.outline.name}._resolve":
+            # The workflow's outputs are resolved once every one of its jobs has ended.
+            steps = self.outline.steps
+        else:
+            step = self.step_finished_by(message)
+            if not step or step == AMBIGUOUS:
+                return
+            # A job Toil chains into the one before it (run in the same worker) is not on
+            # the bus: the steps a finished step took inputs from have finished too.
+            steps = [*sorted(self.outline.before(step), key=self.outline.steps.index), step]
+        self.completed.extend(step for step in steps if step not in self.completed)
+
+    def step_finished_by(self, message: BusMessage) -> str | None:
+        """The step whose last job this completed job is (AMBIGUOUS: a gather that cannot
+        be told)."""
         if message.kind == "CWLGather":
             if len(self.scatters) != 1:
                 self.scatters = dict.fromkeys(self.scatters, AMBIGUOUS)
-                return
-            step = self.scatters.popitem()[1]
-        elif message.kind in ("CWLJob", "ResolveIndirect"):
-            step = self.step_of(message.name)
-            if step in self.outline.scattered:
-                step = None  # an element: its step finishes with its gather
-        if step and step != AMBIGUOUS and step not in self.completed:
-            self.completed.append(step)
+                return None
+            return self.scatters.popitem()[1]
+        if message.kind not in ("CWLJob", "ResolveIndirect"):
+            return None
+        step = self.step_of(message.name)
+        # A scattered step's element: the step finishes with its gather.
+        return None if step in self.outline.scattered else step
 
 
 @dataclass
@@ -392,6 +445,9 @@ class ToilFollower:
                 self.failing_job = failed["job"]
             elif (exited := TOIL_JOB_EXITED.match(text)) is not None:
                 self.exit_codes[exited["job"]] = int(exited["code"])
+            elif (complete := TOIL_STEP_COMPLETE.match(text)) is not None:
+                name = complete["job"]
+                self.waiting.append(BusMessage(BUS_COMPLETED, name, "", 0, "CWLJob"))
 
     def state(self) -> StepState | None:
         """The steps' state now; None before the workflow's steps are known, or if they
