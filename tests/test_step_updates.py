@@ -475,6 +475,34 @@ def test_two_scatters_at_once_are_not_counted() -> None:
     assert follower.jobs.completed == ["split", "square", "count", "total"]
 
 
+def test_what_is_not_toils_own_is_not_counted() -> None:
+    follower = ToilFollower()
+    follower.know_outline(read_outline(str(STEPS)))
+    complete = (TOIL_CAPTURED / "held-step-chained.stderr").read_text().splitlines()[0]
+    for line in [
+        # A tool's stderr in a failed job's log, which Toil relays indented.
+        "\t" + complete.replace("held-step.cwl.hold", "steps.cwl.split"),
+        "tool: CWL step complete: steps.cwl.count.reduce.cwl",
+        "x" * 100_000,
+    ]:
+        follower.feed(line)
+    for line in [
+        "toil.bus.JobCompletedMessage\tsteps.cwl.total.reduce.cwl\tkind-CWLJob/i\tzero",
+        "toil.bus.JobCompletedMessage\tsteps.cwl.total.reduce.cwl\\x\tkind-CWLJob/i\t0",
+        "toil.bus.JobCompletedMessage\tsteps.cwl.total.reduce.cwl",
+        # Another workflow's job, and a job whose class Toil does not say.
+        "toil.bus.JobCompletedMessage\tother.cwl.total.reduce.cwl\tkind-CWLJob/i\t0",
+        "toil.bus.JobCompletedMessage\tsteps.cwl.total.reduce.cwl\tuuid-without-kind\t0",
+        "toil.bus.JobCompletedMessage\tsteps.cwl.total.reduce.cwl\tkind-CWLJobWrapper/i\t0",
+        "toil.bus.JobCompletedMessage\tsteps.cwl.total.reduce.cwl\tkind-CWLJob/i\t1",
+        "\t".join(["toil.bus.JobCompletedMessage"] + ["\x00" * 10] * 3),
+    ]:
+        follower.feed_message(line)
+    state = follower.state()
+    assert state is not None
+    assert (state.finished, state.failed) == (0, None)
+
+
 def test_a_killed_batch_job_is_named_with_toils_exit_reason() -> None:
     follower = ToilFollower()
     follower.know_outline(read_outline(str(STEPS)))

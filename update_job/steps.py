@@ -284,18 +284,19 @@ JOB_KIND = re.compile(r"kind-(?P<kind>\w+)/")
 UNKNOWN, AMBIGUOUS = "", "\0"
 # Toil's leader log on stderr: a failed job's tool's exit status, relayed from the job's log
 # (indented), and a failed batch job, whose record goes on with the batch system's reason.
-TOIL_RECORD = r"^\s*\[[^\]]*\] \[[^\]]*\] \[[A-Z]\] \[[\w.]+\] "
+# Toil's leader's own records start a line; a job's log that it relays comes indented.
+TOIL_RECORD = r"\[[^\]]*\] \[[^\]]*\] \[[A-Z]\] \[[\w.]+\] "
 TOIL_JOB_EXITED = re.compile(
-    TOIL_RECORD + r"\[job (?P<job>.+)\] exited with status: (?P<code>-?\d+)$"
+    r"^\s*" + TOIL_RECORD + r"\[job (?P<job>.+)\] exited with status: (?P<code>-?\d+)$"
 )
 TOIL_JOB_FAILED = re.compile(
-    TOIL_RECORD + r"Job failed with exit value \S+: '\w+' (?P<job>.+) kind-\S+ v\d+$"
+    "^" + TOIL_RECORD + r"Job failed with exit value \S+: '\w+' (?P<job>.+) kind-\S+ v\d+$"
 )
 TOIL_EXIT_REASON = re.compile(r"^Exit reason: (?P<reason>\w+)$")
 # What a CWLJob logs to the leader as it ends well, which the leader's log relays (chained
 # jobs too, which the bus does not tell).
 TOIL_STEP_COMPLETE = re.compile(
-    TOIL_RECORD + r"Got message from job at time .*: CWL step complete: (?P<job>.+)$"
+    "^" + TOIL_RECORD + r"Got message from job at time .*: CWL step complete: (?P<job>.+)$"
 )
 
 
@@ -322,7 +323,10 @@ def bus_message(line: str) -> BusMessage | None:
     fields = line.rstrip("\n").split("\t")
     if len(fields) < 3 or fields[0] not in (BUS_ISSUED, BUS_COMPLETED, BUS_FAILED):
         return None
-    name = fields[1].encode("latin-1", "backslashreplace").decode("unicode_escape")
+    try:
+        name = fields[1].encode("latin-1", "backslashreplace").decode("unicode_escape")
+    except UnicodeDecodeError:
+        return None  # no name Toil wrote
     if fields[0] == BUS_COMPLETED:
         try:
             return BusMessage(fields[0], name, fields[2], int(fields[3]))
@@ -360,8 +364,9 @@ class ToilJobs:
         if message.topic == BUS_ISSUED:
             self.issued(message)
         elif message.topic == BUS_FAILED:
+            # Toil then fails the jobs before the failed one too, which finished well.
             step = self.step_of(message.name)
-            if self.failed is None and step is not None:
+            if self.failed is None and step is not None and step not in self.completed:
                 self.failed, self.failed_job = step, message.name
         elif message.exit_code == 0:
             self.finished(message)
