@@ -519,6 +519,42 @@ def test_a_killed_batch_job_is_named_with_toils_exit_reason() -> None:
     assert state.failure == "failed: step summarise failed (exit reason KILLED)"
 
 
+FAKE_TOIL = """\
+import json, sys
+from pathlib import Path
+Path(sys.argv[-1]).write_text(json.dumps(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize("own_bus", [False, True], ids=["added", "users"])
+def test_toils_bus_option_is_added_first_unless_the_command_has_it(
+    testbed: LocalTopics, update_job: RunCommand, tmp_path: Path, own_bus: bool
+) -> None:
+    runner = tmp_path / "bin" / "toil-cwl-runner"
+    runner.parent.mkdir()
+    runner.write_text(f"#!{sys.executable}\n{FAKE_TOIL}")
+    runner.chmod(0o755)
+    argv = tmp_path / "argv.json"
+    options = ["--writeMessages=mine.txt"] if own_bus else []
+    arguments = ["--jobStore", "js", *options, str(STEPS), "--numbers", "1", str(argv)]
+    result = update_job(
+        "run", "--job-id", "toil-argv", *topic_args(testbed.fifo), "--step-updates",
+        "--", str(runner), *arguments, env={**runner_env(), "TMPDIR": str(tmp_path)},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    given = json.loads(argv.read_text())
+    if own_bus:
+        assert given == arguments
+        assert "--step-updates: toil-cwl-runner already has --writeMessages" in result.stderr
+    else:
+        assert given[2:] == arguments
+        assert given[0] == "--writeMessages"
+        assert Path(given[1]).parent.parent == tmp_path
+        assert not Path(given[1]).parent.exists()  # removed with the run
+    messages = [delivery.message for delivery in testbed.fifo.receive()]
+    assert [m["status"] for m in messages] == ["running", "succeeded"]
+
+
 def run_steps_on_toil(
     update_job: RunCommand, topic: Subscription, tmp_path: Path, job_id: str, summarise_exit: int
 ) -> subprocess.CompletedProcess[str]:

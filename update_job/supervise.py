@@ -516,8 +516,15 @@ class Supervisor:
                 "start and final updates only"
             )
             return None
+        try:
+            bus = Path(tempfile.mkdtemp(prefix="update-job-toil-bus-")) / "messages"
+        except OSError as error:
+            self.warn(
+                f"--step-updates: no directory for Toil's messages ({error.strerror or error}): "
+                "start and final updates only"
+            )
+            return None
         follower = ToilFollower()
-        bus = Path(tempfile.mkdtemp(prefix="update-job-toil-bus-")) / "messages"
         self.command[1:1] = [TOIL_BUS_OPTION, str(bus)]
         self.bus = BusReader(bus, follower)
         return follower
