@@ -2,7 +2,8 @@
 on a private single-node cluster (the `slurm_cluster` fixture, tests/slurm.py), against the
 local SNS -> SQS endpoint. Every step is a Slurm batch job, checked with the controller
 (`scontrol show job`) and the job completion log; a step's job cancelled with `scancel` is
-retried by Toil, and when every attempt is cancelled `update-job run` publishes `failed`.
+retried by Toil, and when every attempt is cancelled `update-job run` publishes `failed`,
+naming the step and Toil's exit reason (`--step-updates`).
 
 How the jobs get what they need, as on a site's cluster: Toil submits with sbatch's
 `--export=ALL`, so each job gets the leader's environment: PATH with this venv's `bin`
@@ -229,10 +230,9 @@ def test_update_job_run_around_toil_on_slurm_when_a_step_job_is_cancelled(
         assert (final["status"], final["exit-code"]) == ("failed", 1)
         assert len(messages) == 2, messages
         # The step whose job was cancelled, and why Toil says its batch job ended.
-        assert final["message"].startswith("failed: step hold "), final
-        assert final["message"].endswith(
-            " (exit reason KILLED) (toil-cwl-runner exited with code 1)"
-        ), final
+        assert final["message"] == (
+            "failed: step hold failed (exit reason KILLED) (toil-cwl-runner exited with code 1)"
+        )
         assert "outputs" not in final
         assert "no JSON object on the command's stdout" in stderr
         assert "'CWLJob' held-step.cwl.hold" in stderr.split("Failed jobs at end of the run:")[1]
