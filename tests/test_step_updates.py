@@ -1,5 +1,5 @@
-"""`update-job run --step-updates`: cwltool's steps followed into the job's document, read
-back from the local endpoint and applied through the consumer model.
+"""`update-job run --step-updates`: cwltool's and Toil's steps followed into the job's
+document, read back from the local endpoint and applied through the consumer model.
 
 The workflow (tests/workflows/steps) has five steps: `split`, `square` scattered over its
 parts, then `count` and `total`, two branches that cwltool --parallel runs at once, then
