@@ -2,7 +2,8 @@
 on a private single-node cluster (the `slurm_cluster` fixture, tests/slurm.py), against the
 local SNS -> SQS endpoint. Every step is a Slurm batch job, checked with the controller
 (`scontrol show job`) and the job completion log; a step's job cancelled with `scancel` is
-retried by Toil, and when every attempt is cancelled `update-job run` publishes `failed`.
+retried by Toil, and when every attempt is cancelled `update-job run` publishes `failed`,
+naming the step and Toil's exit reason (`--step-updates`).
 
 How the jobs get what they need, as on a site's cluster: Toil submits with sbatch's
 `--export=ALL`, so each job gets the leader's environment: PATH with this venv's `bin`
@@ -177,7 +178,7 @@ def test_update_job_run_around_toil_on_slurm_when_a_step_job_is_cancelled(
         UPDATE_JOB, "run",
         "--job-id", f"slurm-run-{cancelled_attempts}",
         *topic_args(testbed.fifo),
-        "--outputs-from-stdout",
+        "--outputs-from-stdout", "--step-updates",
         "--", *toil, str(HELD_STEP), str(job_path),
     ]  # fmt: skip
     cancelled: set[str] = set()
@@ -205,7 +206,6 @@ def test_update_job_run_around_toil_on_slurm_when_a_step_job_is_cancelled(
     assert [m["status"] for m in messages[:1]] == ["running"]
     assert messages[0]["message"] == "started toil-cwl-runner"
     final = messages[-1]
-    assert len(messages) == 2, messages
     # Toil saw each cancelled job end KILLED (Slurm's CANCELLED state).
     assert stderr.count("Exit reason: KILLED") == cancelled_attempts, stderr[-6000:]
     if cancelled_attempts == 1:
@@ -215,6 +215,10 @@ def test_update_job_run_around_toil_on_slurm_when_a_step_job_is_cancelled(
         assert states == {"hold": ["CANCELLED", "COMPLETED"]}
         assert final["status"] == "succeeded"
         assert final["message"] == "toil-cwl-runner exited with code 0"
+        # Toil's steps followed (--step-updates): the retried step counts once.
+        told = [m["message"] for m in messages[1:-1]]
+        assert told[-1] == "finish finished (2 of 2)", messages
+        assert set(told) <= {"hold finished (1 of 2)", "finish finished (2 of 2)"}
         # The run's lasting output, where Toil put it after the run: not a file-store id.
         outdir = (tmp_path / "out").resolve().as_uri()
         assert final["outputs"] == {"done": f"{outdir}/done.txt"}
@@ -224,7 +228,11 @@ def test_update_job_run_around_toil_on_slurm_when_a_step_job_is_cancelled(
         assert run.returncode == 1, stderr[-6000:]
         assert states == {"hold": ["CANCELLED", "CANCELLED"]}
         assert (final["status"], final["exit-code"]) == ("failed", 1)
-        assert final["message"] == "toil-cwl-runner exited with code 1"
+        assert len(messages) == 2, messages
+        # The step whose job was cancelled, and why Toil says its batch job ended.
+        assert final["message"] == (
+            "failed: step hold failed (exit reason KILLED) (toil-cwl-runner exited with code 1)"
+        )
         assert "outputs" not in final
         assert "no JSON object on the command's stdout" in stderr
         assert "'CWLJob' held-step.cwl.hold" in stderr.split("Failed jobs at end of the run:")[1]

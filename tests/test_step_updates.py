@@ -1,5 +1,5 @@
-"""`update-job run --step-updates`: cwltool's steps followed into the job's document, read
-back from the local endpoint and applied through the consumer model.
+"""`update-job run --step-updates`: cwltool's and Toil's steps followed into the job's
+document, read back from the local endpoint and applied through the consumer model.
 
 The workflow (tests/workflows/steps) has five steps: `split`, `square` scattered over its
 parts, then `count` and `total`, two branches that cwltool --parallel runs at once, then
@@ -26,6 +26,7 @@ from localaws import LOCAL_AWS_ENV, Subscription
 from tests.conftest import LocalTopics, RunCommand, started_update_job, topic_args, wait_for
 from tests.consumer import document_after
 from tests.cwlrun import run_cwl, runner_command, runner_env, validate
+from update_job.steps import StepState, ToilFollower, read_outline
 
 TESTS = Path(__file__).resolve().parent
 STEPS = TESTS / "workflows" / "steps" / "steps.cwl"
@@ -369,9 +370,8 @@ def test_step_updates_of_a_tool_are_its_start_and_end(
 def test_a_wrapper_with_step_updates_on_toil_under_run(
     testbed: LocalTopics, update_job: RunCommand, tmp_path: Path, summarise_exit: int
 ) -> None:
-    # Toil runs the parallel branches at once; `run --step-updates` cannot follow Toil's
-    # steps (its log does not name a scattered step's jobs) and gives it the start and
-    # final updates, the wrapper's update steps the steps between.
+    # Toil runs the parallel branches at once; under `run` (without --step-updates: one
+    # way at a time) the wrapper's update steps tell the steps.
     wrapped = tmp_path / "steps-updates.cwl"
     wrap_with_step_updates(update_job, wrapped)
     job_id = f"toil-steps-{summarise_exit}"
@@ -379,10 +379,9 @@ def test_a_wrapper_with_step_updates_on_toil_under_run(
     job.write_text(json.dumps(wrapped_job(testbed.fifo, job_id, summarise_exit)))
     toil = runner_command("toil", tmp_path, ())
     result = update_job(
-        "run", "--job-id", job_id, *topic_args(testbed.fifo), "--step-updates", "--",
+        "run", "--job-id", job_id, *topic_args(testbed.fifo), "--",
         *toil, str(wrapped), str(job), env=runner_env(), cwd=tmp_path, timeout=400,
     )  # fmt: skip
-    assert "--step-updates: cannot follow the steps of toil-cwl-runner" in result.stderr
     messages = [delivery.message for delivery in testbed.fifo.receive()]
     done = [int(match["done"]) for match in step_updates(messages)]
     document = assert_progress_only_grows(messages, job_id)
@@ -398,6 +397,227 @@ def test_a_wrapper_with_step_updates_on_toil_under_run(
     # Each update once, though Toil retries the failed step: the run's start, the wrapper's
     # start, then the step updates.
     assert [m["status"] for m in messages].count("running") == 2 + len(done)
+
+
+# `update-job run --step-updates -- toil-cwl-runner ...`: Toil's jobs followed through the
+# message bus it writes (--writeMessages, which run adds) and its leader's log.
+
+TOIL_CAPTURED = TESTS / "data" / "toil"
+
+
+def test_toils_jobs_are_mapped_to_the_steps_they_run() -> None:
+    # Toil 9.6's bus and leader log, captured from a run of the steps workflow whose
+    # summarise step exits 3: the scatter's elements are named by index
+    # (steps.cwl.0.square.cwl), its gather only CWLGather.
+    follower = ToilFollower()
+    for line in (TOIL_CAPTURED / "steps-fail.messages").read_text().splitlines():
+        follower.feed_message(line)
+    for line in (TOIL_CAPTURED / "steps-fail.stderr").read_text().splitlines():
+        follower.feed(line)
+    assert follower.state() is None  # the steps are not known yet: the messages wait
+    follower.know_outline(read_outline(str(STEPS)))
+    state = follower.state()
+    assert state is not None
+    assert (state.finished, state.total, state.last) == (4, 5, "total")
+    assert state.failure == "failed: step summarise exited 3"
+    # Count and total both run reduce.cwl: each is told by its own step's name.
+    assert follower.jobs is not None
+    assert follower.jobs.completed == ["split", "square", "count", "total"]
+
+
+def test_a_job_toil_chains_into_the_one_before_it_counts_from_the_leaders_log() -> None:
+    # Captured from a run of held-step.cwl: Toil ran `finish` in `hold`'s worker, and its
+    # bus tells only `hold` (and the workflow's _resolve); the leader's log tells both.
+    held_step = TESTS / "workflows" / "held-step" / "held-step.cwl"
+    messages = (TOIL_CAPTURED / "held-step-chained.messages").read_text().splitlines()
+    assert not [line for line in messages if ".finish." in line]
+    log = (TOIL_CAPTURED / "held-step-chained.stderr").read_text().splitlines()
+    for lines, told in (([], False), (log, True)):
+        follower = ToilFollower()
+        for line in messages[:-4]:  # up to hold's completion, before the _resolve
+            follower.feed_message(line)
+        follower.know_outline(read_outline(str(held_step)))
+        state = follower.state()
+        assert state is not None
+        assert (state.finished, state.last) == (1, "hold")
+        for line in lines:
+            follower.feed(line)
+        state = follower.state()
+        assert state is not None
+        assert state.finished == (2 if told else 1)
+    # The workflow's _resolve ends after every one of its jobs: every step has finished.
+    follower = ToilFollower()
+    for line in messages:
+        follower.feed_message(line)
+    follower.know_outline(read_outline(str(held_step)))
+    assert follower.state() == StepState(2, 2, "finish")
+
+
+def test_two_scatters_at_once_are_not_counted() -> None:
+    follower = ToilFollower()
+    lines = (TOIL_CAPTURED / "steps-fail.messages").read_text().splitlines()
+    # A second scatter issued while square's is open: the gather that follows could be
+    # either's, so it counts no step.
+    second = "toil.bus.JobIssuedMessage\tCWLScatter\tkind-CWLScatter/instance-second\t99"
+    at = next(n for n, line in enumerate(lines) if "CWLScatter" in line) + 1
+    lines = [*lines[:at], second, *lines[at:]]
+    gathered = next(n for n, line in enumerate(lines) if "Completed" in line and "Gather" in line)
+    follower.know_outline(read_outline(str(STEPS)))
+    assert follower.jobs is not None
+    for line in lines[: gathered + 1]:
+        follower.feed_message(line)
+    follower.state()
+    assert follower.jobs.completed == ["split"]
+    # Square has finished once count has, which takes its outputs.
+    for line in lines[gathered + 1 :]:
+        follower.feed_message(line)
+    follower.state()
+    assert follower.jobs.completed == ["split", "square", "count", "total"]
+
+
+def test_what_is_not_toils_own_is_not_counted() -> None:
+    follower = ToilFollower()
+    follower.know_outline(read_outline(str(STEPS)))
+    complete = (TOIL_CAPTURED / "held-step-chained.stderr").read_text().splitlines()[0]
+    for line in [
+        # A tool's stderr in a failed job's log, which Toil relays indented.
+        "\t" + complete.replace("held-step.cwl.hold", "steps.cwl.split"),
+        "tool: CWL step complete: steps.cwl.count.reduce.cwl",
+        "x" * 100_000,
+    ]:
+        follower.feed(line)
+    for line in [
+        "toil.bus.JobCompletedMessage\tsteps.cwl.total.reduce.cwl\tkind-CWLJob/i\tzero",
+        "toil.bus.JobCompletedMessage\tsteps.cwl.total.reduce.cwl\\x\tkind-CWLJob/i\t0",
+        "toil.bus.JobCompletedMessage\tsteps.cwl.total.reduce.cwl",
+        # Another workflow's job, and a job whose class Toil does not say.
+        "toil.bus.JobCompletedMessage\tother.cwl.total.reduce.cwl\tkind-CWLJob/i\t0",
+        "toil.bus.JobCompletedMessage\tsteps.cwl.total.reduce.cwl\tuuid-without-kind\t0",
+        "toil.bus.JobCompletedMessage\tsteps.cwl.total.reduce.cwl\tkind-CWLJobWrapper/i\t0",
+        "toil.bus.JobCompletedMessage\tsteps.cwl.total.reduce.cwl\tkind-CWLJob/i\t1",
+        "\t".join(["toil.bus.JobCompletedMessage"] + ["\x00" * 10] * 3),
+    ]:
+        follower.feed_message(line)
+    state = follower.state()
+    assert state is not None
+    assert (state.finished, state.failed) == (0, None)
+
+
+def test_a_killed_batch_job_is_named_with_toils_exit_reason() -> None:
+    follower = ToilFollower()
+    follower.know_outline(read_outline(str(STEPS)))
+    lines = (TOIL_CAPTURED / "steps-fail.stderr").read_text().splitlines()
+    # The record's shape, with the reason Toil gives a job Slurm cancelled.
+    follower.feed(lines[0])
+    follower.feed("Exit reason: KILLED")
+    follower.feed_message(
+        "toil.bus.JobFailedMessage\tsteps.cwl.summarise.summarise.cwl\t"
+        "kind-CWLJob/instance-ybwd2ogs"
+    )
+    state = follower.state()
+    assert state is not None
+    assert state.failure == "failed: step summarise failed (exit reason KILLED)"
+
+
+FAKE_TOIL = """\
+import json, sys
+from pathlib import Path
+Path(sys.argv[-1]).write_text(json.dumps(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize("own_bus", [False, True], ids=["added", "users"])
+def test_toils_bus_option_is_added_first_unless_the_command_has_it(
+    testbed: LocalTopics, update_job: RunCommand, tmp_path: Path, own_bus: bool
+) -> None:
+    runner = tmp_path / "bin" / "toil-cwl-runner"
+    runner.parent.mkdir()
+    runner.write_text(f"#!{sys.executable}\n{FAKE_TOIL}")
+    runner.chmod(0o755)
+    argv = tmp_path / "argv.json"
+    options = ["--writeMessages=mine.txt"] if own_bus else []
+    arguments = ["--jobStore", "js", *options, str(STEPS), "--numbers", "1", str(argv)]
+    result = update_job(
+        "run", "--job-id", "toil-argv", *topic_args(testbed.fifo), "--step-updates",
+        "--", str(runner), *arguments, env={**runner_env(), "TMPDIR": str(tmp_path)},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    given = json.loads(argv.read_text())
+    if own_bus:
+        assert given == arguments
+        assert "--step-updates: toil-cwl-runner already has --writeMessages" in result.stderr
+    else:
+        assert given[2:] == arguments
+        assert given[0] == "--writeMessages"
+        assert Path(given[1]).parent.parent == tmp_path
+        assert not Path(given[1]).parent.exists()  # removed with the run
+    messages = [delivery.message for delivery in testbed.fifo.receive()]
+    assert [m["status"] for m in messages] == ["running", "succeeded"]
+
+
+def run_steps_on_toil(
+    update_job: RunCommand, topic: Subscription, tmp_path: Path, job_id: str, summarise_exit: int
+) -> subprocess.CompletedProcess[str]:
+    job = tmp_path / "job.json"
+    job.write_text(json.dumps({"numbers": [1, 2, 3], "summarise_exit": summarise_exit}))
+    toil = runner_command("toil", tmp_path, ())
+    # Its own temporary directory, to see what run leaves in it.
+    (tmp_path / "tmp").mkdir()
+    return update_job(
+        "run", "--job-id", job_id, *topic_args(topic), "--step-updates",
+        "--outputs-from-stdout", "--", *toil, str(STEPS), str(job),
+        env={**runner_env(), "TMPDIR": str(tmp_path / "tmp")}, cwd=tmp_path, timeout=400,
+    )  # fmt: skip
+
+
+@pytest.mark.toil
+def test_toils_steps_show_in_the_document_as_they_finish(
+    testbed: LocalTopics, update_job: RunCommand, tmp_path: Path
+) -> None:
+    result = run_steps_on_toil(update_job, testbed.fifo, tmp_path, "toil-run-steps-ok", 0)
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert json.loads(result.stdout)["summary"]["basename"] == "summary.txt"
+    messages = [delivery.message for delivery in testbed.fifo.receive()]
+    assert messages[0]["message"] == "started toil-cwl-runner"
+    assert messages[-1]["status"] == "succeeded"
+    updates = step_updates(messages)
+    assert len(updates) == len(messages) - 2  # nothing else between start and final
+    assert {match["total"] for match in updates} == {"5"}
+    done = [int(match["done"]) for match in updates]
+    assert done == sorted(set(done))
+    assert updates[-1].group(0) == "summarise finished (5 of 5)"
+    assert {match["step"] for match in updates} <= STEP_NAMES
+    # Told as they finish, not only at the end: split, the scatter, the branches and
+    # summarise each wait for a Toil job of their own, seconds apart.
+    assert len(updates) >= 3, [m["message"] for m in messages]
+    times = [moment(m) for m in messages[:-2]]
+    assert all(
+        (later - earlier).total_seconds() >= 1 for earlier, later in itertools.pairwise(times)
+    )
+    document = assert_progress_only_grows(messages, "toil-run-steps-ok")
+    assert (document["status"], document["progress"]) == ("succeeded", 100)
+    # The bus file run had Toil write is gone with the run.
+    assert not list((tmp_path / "tmp").glob("update-job-toil-bus-*"))
+
+
+@pytest.mark.toil
+def test_toils_failed_step_is_named_in_the_final_update(
+    testbed: LocalTopics, update_job: RunCommand, tmp_path: Path
+) -> None:
+    result = run_steps_on_toil(update_job, testbed.standard, tmp_path, "toil-run-steps-fail", 3)
+    assert result.returncode == 1, result.stderr[-4000:]
+    messages = sorted((d.message for d in testbed.standard.receive()), key=moment)
+    final = messages[-1]
+    assert (final["status"], final["exit-code"]) == ("failed", 1)
+    assert final["message"] == (
+        "failed: step summarise exited 3 (toil-cwl-runner exited with code 1)"
+    )
+    updates = step_updates(messages)
+    assert "summarise" not in {match["step"] for match in updates}
+    assert updates[-1]["done"] == "4"
+    document = assert_progress_only_grows(messages, "toil-run-steps-fail")
+    assert (document["status"], document["progress"]) == ("failed", 80)
+    assert document["message"].startswith("failed: step summarise exited 3")
 
 
 def test_step_updates_take_no_name_of_the_originals(update_job: RunCommand, tmp_path: Path) -> None:

@@ -576,7 +576,8 @@ class RunReporting:
 @click.option(
     "--step-updates",
     is_flag=True,
-    help="COMMAND is cwltool: follow its steps in its log (stderr, passed through) and "
+    help="COMMAND is cwltool or toil-cwl-runner: follow its steps (cwltool's log on stderr, "
+    "passed through; Toil's message bus, which --writeMessages is added to write) and "
     "publish `running` as they finish, with `progress` the share of the workflow's steps "
     "finished and `message` the step; a failed step is named in the final update.",
 )

@@ -10,9 +10,11 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -30,8 +32,10 @@ from update_job.steps import (
     LONGEST_EVENT_LINE,
     StepFollower,
     StepsUnknown,
+    ToilFollower,
     follows_steps,
-    top_level_steps,
+    is_toil,
+    read_outline,
     workflow_document,
 )
 from update_job.values import cwl_locations
@@ -74,6 +78,10 @@ STEP_UPDATE_INTERVAL = 1.0
 # are read while it runs, and a short command may end first): the final update names the
 # failed step only once they are.
 STEPS_READ_GRACE = 30.0
+# Toil's option that writes its message bus to a file, which --step-updates adds.
+TOIL_BUS_OPTION = "--writeMessages"
+# How often Toil's bus file is read for new messages.
+BUS_READ_INTERVAL = 0.2
 
 
 @dataclass(frozen=True)
@@ -233,7 +241,7 @@ class StderrFollower:
     """Copies the command's stderr to ours byte for byte as it comes, and tells `follower`
     each of its lines, for the runner's step events."""
 
-    def __init__(self, source: IO[bytes], follower: StepFollower) -> None:
+    def __init__(self, source: IO[bytes], follower: StepFollower | ToilFollower) -> None:
         self.source = source
         self.follower = follower
         self.thread = threading.Thread(target=self.copy, name="stderr-follower", daemon=True)
@@ -262,6 +270,43 @@ class StderrFollower:
         """Wait for the command's stderr to close; whether it did."""
         self.thread.join(STDOUT_CLOSE_GRACE)
         return not self.thread.is_alive()
+
+
+class BusReader:
+    """Reads the lines Toil appends to its bus file as it runs, and tells `follower` each;
+    once the command has ended (`finish`), what is left too."""
+
+    def __init__(self, path: Path, follower: ToilFollower) -> None:
+        self.path = path
+        self.follower = follower
+        self.ended = threading.Event()
+        self.thread = threading.Thread(target=self.copy, name="bus-reader", daemon=True)
+        self.thread.start()
+
+    def copy(self) -> None:
+        position, pending = 0, b""
+        while True:
+            ended = self.ended.is_set()
+            try:
+                with self.path.open("rb") as bus:
+                    bus.seek(position)
+                    chunk = bus.read()
+            except OSError:
+                chunk = b""  # not written yet
+            position += len(chunk)
+            *lines, pending = (pending + chunk).split(b"\n")
+            for line in lines:
+                self.follower.feed_message(line.decode("utf-8", "replace"))
+            pending = pending[-(LONGEST_EVENT_LINE + 1) :]
+            if ended:
+                return
+            self.ended.wait(BUS_READ_INTERVAL)
+
+    def finish(self) -> None:
+        """Read what is left, then remove the bus file's directory."""
+        self.ended.set()
+        self.thread.join(STDOUT_CLOSE_GRACE)
+        shutil.rmtree(self.path.parent, ignore_errors=True)
 
 
 def write_all(fd: int, data: bytes) -> None:
@@ -320,7 +365,9 @@ class Supervisor:
         self.warn = reporting.warn
         self.forwarder = SignalForwarder(supervision.kill_after)
         # --step-updates: the runner's steps, and what of them was published when.
-        self.follower: StepFollower | None = None
+        self.command = list(supervision.command)
+        self.follower: StepFollower | ToilFollower | None = None
+        self.bus: BusReader | None = None
         self.steps_reader: threading.Thread | None = None
         self.steps_published = 0
         self.last_update_at = -math.inf
@@ -365,6 +412,7 @@ class Supervisor:
         follower = self.follow_steps() if supervision.step_updates else None
         child = self.start_command(follow_stderr=follower is not None)
         if isinstance(child, Outcome):
+            self.stop_reading_bus()
             return child
         started = time.monotonic()
         self.forwarder.attach(child)
@@ -376,6 +424,7 @@ class Supervisor:
         )
         returncode = self.wait_for_command(child, started)
         self.kill_group_leftovers(child)
+        self.stop_reading_bus()
         outcome = self.outcome_of(returncode, None if log is None else self.last_of_steps(log))
         if tee is not None:
             if not tee.finish():
@@ -386,13 +435,17 @@ class Supervisor:
             outcome.outputs = self.output_object(bytes(tee.tail))
         return outcome
 
+    def stop_reading_bus(self) -> None:
+        if self.bus is not None:
+            self.bus.finish()
+
     def start_command(self, follow_stderr: bool) -> subprocess.Popen[bytes] | Outcome:
         """The command, started (its stdout piped for --outputs-from-stdout, its stderr to
         follow its steps); the Outcome of a command that cannot be run."""
         supervision = self.supervision
         try:
             return subprocess.Popen(
-                list(supervision.command),
+                self.command,
                 stdout=subprocess.PIPE if supervision.outputs_from_stdout else None,
                 stderr=subprocess.PIPE if follow_stderr else None,
                 process_group=0 if self.forwarder.own_group else None,
@@ -430,17 +483,20 @@ class Supervisor:
             return Outcome(code, f"{failed_step} ({name} exited with code {code})")
         return Outcome(code, f"{name} exited with code {code}")
 
-    def follow_steps(self) -> StepFollower | None:
+    def follow_steps(self) -> StepFollower | ToilFollower | None:
         """A follower of the runner's steps, whose total is read alongside the run (the
         command does not wait for it); None if the command is no runner this can follow."""
         command = self.supervision.command
         if not follows_steps(command):
             self.warn(
                 f"--step-updates: cannot follow the steps of {self.supervision.name} (not "
-                "cwltool): start and final updates only"
+                "cwltool or toil-cwl-runner): start and final updates only"
             )
             return None
-        follower = self.follower = StepFollower()
+        follower = self.follow_toil() if is_toil(command) else StepFollower()
+        if follower is None:
+            return None
+        self.follower = follower
         self.steps_reader = threading.Thread(
             target=self.read_steps,
             args=(follower, workflow_document(command)),
@@ -450,19 +506,42 @@ class Supervisor:
         self.steps_reader.start()
         return follower
 
-    def read_steps(self, follower: StepFollower, document: str | None) -> None:
-        steps: list[str] | None = None
+    def follow_toil(self) -> ToilFollower | None:
+        """Toil's follower, reading the bus file that --step-updates has Toil write (its
+        option added right after the runner's name, in a directory of its own); None if
+        the command writes one already."""
+        if any(arg.partition("=")[0] == TOIL_BUS_OPTION for arg in self.command[1:]):
+            self.warn(
+                f"--step-updates: {self.supervision.name} already has {TOIL_BUS_OPTION}: "
+                "start and final updates only"
+            )
+            return None
+        try:
+            bus = Path(tempfile.mkdtemp(prefix="update-job-toil-bus-")) / "messages"
+        except OSError as error:
+            self.warn(
+                f"--step-updates: no directory for Toil's messages ({error.strerror or error}): "
+                "start and final updates only"
+            )
+            return None
+        follower = ToilFollower()
+        self.command[1:1] = [TOIL_BUS_OPTION, str(bus)]
+        self.bus = BusReader(bus, follower)
+        return follower
+
+    def read_steps(self, follower: StepFollower | ToilFollower, document: str | None) -> None:
+        outline = None
         try:
             if document is None:
                 self.warn("--step-updates: no .cwl file on the command line: no progress")
             else:
-                steps = top_level_steps(document)
+                outline = read_outline(document)
         except StepsUnknown as error:
             self.warn(f"--step-updates: {error}: no progress")
         except Exception as error:  # nothing in it may cost the run its updates
             self.warn(f"--step-updates: cannot read the steps: {describe_error(error)}")
         finally:
-            follower.know_steps(steps)
+            follower.know_outline(outline)
 
     def last_of_steps(self, log: StderrFollower) -> str | None:
         """Once the command has ended: its last step update, if not yet published (before
