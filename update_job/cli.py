@@ -270,22 +270,19 @@ def warn(text: str) -> None:
     click.echo(f"update-job: warning: {text}", err=True)
 
 
-def warn_runner_internal(locations: list[str]) -> None:
-    for location in locations:
-        warn(
-            f"output location {location[:200]!r} is internal to the workflow runner, not a "
-            "URL: reported as null (report the stage-out step's URLs, or run the workflow "
-            "under `update-job run --outputs-from-stdout`)"
-        )
+RUNNER_INTERNAL = (
+    "is internal to the workflow runner, not a URL: reported as null (report the stage-out "
+    "step's URLs, or run the workflow under `update-job run --outputs-from-stdout`)"
+)
+TEMPORARY = (
+    "is in a temporary directory of this machine, deleted after the run: publish the "
+    "lasting locations the workflow stages its outputs out to (docs/cwl.md)"
+)
 
 
-def warn_temporary(locations: list[str]) -> None:
+def warn_locations(locations: list[str], why: str) -> None:
     for location in locations:
-        warn(
-            f"output location {location[:200]!r} is in a temporary directory of this "
-            "machine, deleted after the run: publish the lasting locations the workflow "
-            "stages its outputs out to (docs/cwl.md)"
-        )
+        warn(f"output location {location[:200]!r} {why}")
 
 
 def report_sent(receipt: Receipt) -> None:
@@ -463,8 +460,8 @@ def outputs_value(outputs: str) -> Any:
     try:
         return job_outputs(outputs, "--outputs", internal, temporary)
     finally:
-        warn_runner_internal(internal)
-        warn_temporary(temporary)
+        warn_locations(internal, RUNNER_INTERNAL)
+        warn_locations(temporary, TEMPORARY)
 
 
 @cli.command(name="replay")
@@ -546,7 +543,7 @@ class RunReporting:
         warn(f"--outputs-from-stdout: {reason}; no outputs sent")
 
     def runner_internal(self, locations: list[str]) -> None:
-        warn_runner_internal(locations)
+        warn_locations(locations, RUNNER_INTERNAL)
 
 
 # click.command, then add_command: the group's typed `command` takes no other settings.
