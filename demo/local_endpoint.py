@@ -59,6 +59,9 @@ def main() -> int:
         os.environ.pop(name, None)
     os.environ.update(LOCAL_AWS_ENV)
     signal.signal(signal.SIGTERM, stop_on_sigterm)
+    # Ctrl-C stops it even when started by a shell that ignores SIGINT for its background
+    # jobs (an ignored signal stays ignored across exec, and Python then keeps it so).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
     print("local_endpoint: starting moto_server on 127.0.0.1 ...", file=sys.stderr, flush=True)
     try:

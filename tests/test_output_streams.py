@@ -99,8 +99,8 @@ def test_a_late_stdin_is_still_read(testbed: LocalTopics) -> None:
     """A runner may pipe its output object only when it is done: no time limit on stdin."""
     topic = testbed.standard
     result = subprocess.run(
-        ["bash", "-c", f"(sleep 2; echo '{{\"n\": 1}}') | '{UPDATE_JOB}' --job-id in-2 "
-         f"--status running --inputs @- --timeout 1 {' '.join(topic_args(topic))}"],
+        ["bash", "-c", f"(sleep 3; echo '{{\"n\": 1}}') | '{UPDATE_JOB}' --job-id in-2 "
+         f"--status running --inputs @- --timeout 2 {' '.join(topic_args(topic))}"],
         capture_output=True,
         text=True,
         timeout=60,
