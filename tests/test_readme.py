@@ -57,7 +57,8 @@ def test_the_docs_commands_need_no_variable_that_may_be_unset() -> None:
 def test_the_readme_says_before_the_tests_run_what_they_install_as_root() -> None:
     readme = (ROOT / "README.md").read_text()
     first_screen = readme.split("## Where it sits", 1)[0]
-    for words in ("as\nroot", "podman", "apt-get", "base image", '-m "not\ncontainer"'):
+    for words in ("as\nroot", "podman", "apt-get", "base image", "slurm-wlm", "munge",
+                  '-m "not\ncontainer'):  # fmt: skip
         assert words.replace("\n", " ") in " ".join(first_screen.split()), words
     # The output of both commands is shown, not only the commands.
     assert "demo: done" in first_screen and "passed in" in first_screen
