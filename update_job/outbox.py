@@ -453,13 +453,11 @@ class Outbox:
         not (a finished job stays finished). Takes no lock (see the module's doc)."""
         from update_job.envelope import make_envelope
 
-        private_directory(self.directory)
-        while True:
-            last = self.last()
+        def entry_after(last: Last) -> Entry | None:
             if last.finished and update.status not in FINAL_STATUSES:
                 return None
             stamped_update = stamped(update, last)
-            entry = Entry(
+            return Entry(
                 self.entry_path(last.sequence + 1),
                 last.sequence + 1,
                 make_envelope(stamped_update, topic),
@@ -468,20 +466,16 @@ class Outbox:
                 format_or_none(stamped_update.start_time) or last.start_time,
                 format_timestamp(stamped_update.updated),
             )
-            try:
-                write_file(entry.path, json.dumps(entry.record(), ensure_ascii=False), True)
-            except FileExistsError:
-                continue  # another process took this number: after its update, then
-            return entry
 
-    def adopt(self, params: dict[str, Any], endpoint_url: str | None) -> Entry:
+        return self.write_next(entry_after)
+
+    def adopt(self, params: dict[str, Any], endpoint_url: str | None) -> Entry | None:
         """Append Publish parameters as they are (an update an older update-job spooled,
         before outboxes): numbered after the job's last update, otherwise unchanged."""
         message = json.loads(params["Message"])
-        private_directory(self.directory)
-        while True:
-            last = self.last()
-            entry = Entry(
+
+        def entry_after(last: Last) -> Entry:
+            return Entry(
                 self.entry_path(last.sequence + 1),
                 last.sequence + 1,
                 params,
@@ -490,10 +484,22 @@ class Outbox:
                 message.get("start-time") or last.start_time,
                 str(message["updated"]),
             )
+
+        return self.write_next(entry_after)
+
+    def write_next(self, entry_after: Callable[[Last], Entry | None]) -> Entry | None:
+        """Write the entry `entry_after` makes after the job's last update under the next
+        sequence number; if another process took that number first, make it again after
+        that process's entry. None if `entry_after` makes none."""
+        private_directory(self.directory)
+        while True:
+            entry = entry_after(self.last())
+            if entry is None:
+                return None
             try:
                 write_file(entry.path, json.dumps(entry.record(), ensure_ascii=False), True)
             except FileExistsError:
-                continue
+                continue  # another process took this number: after its update, then
             return entry
 
     def mark_sent(self, entry: Entry) -> None:
